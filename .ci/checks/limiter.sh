@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# limiter: the build-tagged Preflight files compile on every OS family, and
+# each fuzz target (X-Forwarded-For parsing, key extraction, GCRA against
+# its reference model) runs briefly beyond its seed corpus.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+for os in linux darwin freebsd windows; do
+  GOOS=$os go vet ./limiter/
+done
+
+# Budgets are execution counts, not durations: a duration budget races the
+# fuzz coordinator's own deadline on a loaded machine and fails with a bare
+# "context deadline exceeded" (golang/go#75804, fixed in Go 1.27).
+for target in FuzzForwardedFor:150000x FuzzKeyFunc:20000x FuzzGCRA:25000x; do
+  go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "${target#*:}" ./limiter/
+done

@@ -1,0 +1,297 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/garrison-go/garrison/examples/internal/work"
+	"github.com/garrison-go/garrison/limiter"
+	"github.com/garrison-go/garrison/spawn"
+	"github.com/garrison-go/garrison/timeout"
+)
+
+// Config holds the service's knobs. The zero value of every limit means
+// "use the default" documented on the field: the defaults are finite, so a
+// Config that sets only the business fields is already safe.
+type Config struct {
+	// Upstream is the payment provider's base URL, called by POST /charge.
+	Upstream string
+	// Job is the background work started by POST /jobs.
+	Job work.Job
+	// LockPause is the work a transfer or an audit does between its locks.
+	LockPause time.Duration
+	// CheckPause is the fraud check a deposit makes before it is recorded.
+	CheckPause time.Duration
+
+	// MaxConns caps open connections (default 512).
+	MaxConns int
+	// MaxConnsPerIP caps open connections per source address (default 32).
+	MaxConnsPerIP int
+	// FirstByteTimeout closes a connection that sends nothing (default 1 s).
+	FirstByteTimeout time.Duration
+	// MinReadRate closes a connection that sends fewer bytes per second
+	// than this, measured over one second (default 256).
+	MinReadRate int
+
+	// RatePerIP and BurstPerIP limit requests per source address
+	// (defaults 200/s and 400).
+	RatePerIP  rate.Limit
+	BurstPerIP int
+	// MaxInFlight caps requests being handled at once (default 256).
+	MaxInFlight int
+
+	// MaxJobs caps running background jobs (default 8), JobQueue the jobs waiting to run (default 32),
+	// JobsPerTenant a tenant's running plus queued jobs (default 4) and
+	// JobTimeout the life of one job (default 10 s).
+	MaxJobs       int
+	JobQueue      int
+	JobsPerTenant int
+	JobTimeout    time.Duration
+
+	// LockTimeout bounds every lock acquisition with a timeout (default
+	// 10 ms: the ledger holds its locks for about a millisecond, so a longer
+	// wait means something is wrong, and waiting longer only lets requests
+	// queue up behind it).
+	LockTimeout time.Duration
+	// UpstreamTimeout bounds one call to the provider (default 250 ms).
+	UpstreamTimeout time.Duration
+	// StallAfter is when the watchdog reports and cancels an upstream
+	// call that is still running (default 2 s).
+	StallAfter time.Duration
+
+	// Logger receives lock-order reports and stalled calls (default: the
+	// standard logger).
+	Logger *log.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxConns, 512)
+	def(&c.MaxConnsPerIP, 32)
+	defDur(&c.FirstByteTimeout, time.Second)
+	def(&c.MinReadRate, 256)
+	if c.RatePerIP == 0 {
+		c.RatePerIP = 200
+	}
+	def(&c.BurstPerIP, 400)
+	def(&c.MaxInFlight, 256)
+	def(&c.MaxJobs, 8)
+	def(&c.JobQueue, 32)
+	def(&c.JobsPerTenant, 4)
+	defDur(&c.JobTimeout, 10*time.Second)
+	defDur(&c.LockTimeout, 10*time.Millisecond)
+	defDur(&c.UpstreamTimeout, 250*time.Millisecond)
+	defDur(&c.StallAfter, 2*time.Second)
+	if c.Logger == nil {
+		c.Logger = log.Default()
+	}
+}
+
+// App is the service. Create it with New, serve with Serve, stop with
+// Shutdown.
+type App struct {
+	cfg      Config
+	ledger   *ledger
+	jobs     *spawn.Spawner
+	upstream *upstream
+	perIP    *limiter.Keyed
+	srv      *http.Server
+
+	rateRejected     atomic.Int64
+	inFlightRejected atomic.Int64
+
+	mu sync.Mutex
+	ln *limiter.Listener // set by Serve, read by Stats
+	lockOrderLog
+}
+
+// New builds the service. Every garrison constructor validates its options,
+// so a bad Config is an error here (or, for the listener limits, from
+// Serve), never a panic under load.
+func New(cfg Config) (*App, error) {
+	cfg.setDefaults()
+	if cfg.LockTimeout < 0 || cfg.UpstreamTimeout < 0 {
+		return nil, fmt.Errorf("app: LockTimeout and UpstreamTimeout must not be negative")
+	}
+	a := &App{cfg: cfg}
+	var err error
+	if a.ledger, err = newLedger(cfg); err != nil {
+		return nil, err
+	}
+	if a.jobs, err = newJobs(cfg); err != nil {
+		return nil, err
+	}
+	if a.upstream, err = newUpstream(cfg); err != nil {
+		_ = a.jobs.Shutdown(context.Background())
+		return nil, err
+	}
+	// One GCRA bucket per source address, in a table of fixed size: a
+	// million spoofed addresses cost the same memory as 4096.
+	if a.perIP, err = limiter.NewKeyed(cfg.RatePerIP, cfg.BurstPerIP, limiter.WithCapacity(4096)); err != nil {
+		_ = a.stopWorkers(context.Background())
+		return nil, err
+	}
+	// HardenServer fills ReadHeaderTimeout, ReadTimeout, WriteTimeout,
+	// IdleTimeout and MaxHeaderBytes, which are all unlimited in a zero
+	// http.Server: without them a client that sends headers one byte a
+	// minute holds its goroutine forever.
+	a.srv = limiter.HardenServer(&http.Server{
+		Handler:  a.Handler(),
+		ErrorLog: cfg.Logger,
+	})
+	return a, nil
+}
+
+// Handler returns the service's HTTP handler with its middleware: the rate
+// limit runs first because a refusal there costs least, then the
+// concurrency cap, then the routes.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /accounts/{id}", a.getAccount)
+	mux.HandleFunc("POST /deposit", a.deposit)
+	mux.HandleFunc("POST /transfer", a.transfer)
+	mux.HandleFunc("GET /audit", a.audit)
+	mux.HandleFunc("POST /jobs", a.startJob)
+	mux.HandleFunc("POST /charge", a.charge)
+	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Usage()) })
+	mux.HandleFunc("GET /debug/garrison", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Stats()) })
+
+	// Keys are RemoteAddr: this service is not behind a proxy. Behind one,
+	// add limiter.WithTrustedProxies with the proxy's prefixes, never read
+	// X-Forwarded-For yourself: its leftmost entry is whatever the client
+	// wrote.
+	var h http.Handler = mux
+	h = limiter.ConcurrencyMiddleware(a.cfg.MaxInFlight, limiter.WithOnReject(func(*http.Request, limiter.Decision, error) {
+		a.inFlightRejected.Add(1)
+	}))(h)
+	h = limiter.Middleware(a.perIP, limiter.WithOnReject(func(*http.Request, limiter.Decision, error) {
+		a.rateRejected.Add(1)
+	}))(h)
+	return h
+}
+
+// Serve accepts connections on ln until Shutdown. It wraps ln in a
+// limiter.Listener: a source address past its connection cap is closed at
+// once without delaying anyone else, and a connection that sends nothing
+// for FirstByteTimeout, or trickles slower than MinReadRate, is dropped.
+// Like http.Server.Serve it closes ln when it returns.
+func (a *App) Serve(ln net.Listener) error {
+	gl, err := limiter.NewListener(ln,
+		limiter.WithMaxConns(a.cfg.MaxConns),
+		limiter.WithMaxConnsPerIP(a.cfg.MaxConnsPerIP),
+		limiter.WithOverflow(limiter.Shed),
+		limiter.WithFirstByteTimeout(a.cfg.FirstByteTimeout),
+		limiter.WithMinReadRate(a.cfg.MinReadRate, time.Second),
+		limiter.WithMaxTrackedIPs(4096),
+	)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	a.mu.Lock()
+	a.ln = gl
+	a.mu.Unlock()
+	if err := a.srv.Serve(gl); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the service gracefully: it stops accepting, lets the
+// requests in flight finish, drains the background jobs, and stops the
+// watchdog. When ctx ends first, it cancels what is still running and
+// returns ctx's cause along with anything else that failed.
+func (a *App) Shutdown(ctx context.Context) error {
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		// Requests still running past the grace period are cut off; their
+		// handlers see their contexts end.
+		err = errors.Join(err, a.srv.Close())
+	}
+	return errors.Join(err, a.stopWorkers(ctx))
+}
+
+func (a *App) stopWorkers(ctx context.Context) error {
+	err := a.jobs.Shutdown(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The grace period is over and the spawner has cancelled the jobs'
+		// contexts; give them a moment to notice before returning, so that
+		// nothing this service started outlives Shutdown. A job that ignores
+		// its context is still running after that, and says so in Stats.
+		wctx, cancel := context.WithTimeout(context.Background(), cancelGrace)
+		defer cancel()
+		_ = a.jobs.Shutdown(wctx)
+	}
+	return errors.Join(err, a.upstream.close())
+}
+
+// cancelGrace is how long Shutdown waits, after its own deadline, for the
+// jobs it cancelled to return.
+const cancelGrace = time.Second
+
+// Usage returns the billing counters.
+func (a *App) Usage() Usage { return a.ledger.usageNow() }
+
+// httpError answers with code and a body saying why, adding Retry-After to
+// the refusals that a client should retry later.
+func httpError(w http.ResponseWriter, code int, err error) {
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func queryAmount(r *http.Request) (int64, error) {
+	n, err := strconv.ParseInt(r.URL.Query().Get("amount"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("amount must be a positive integer")
+	}
+	return n, nil
+}
+
+// errorStatus maps an error to the status that tells the client what to do.
+func errorStatus(err error) int {
+	var te *timeout.Error
+	switch {
+	case errors.As(err, &te):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, errLockTimeout):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errNoAccount):
+		return http.StatusNotFound
+	case errors.Is(err, errFunds):
+		return http.StatusConflict
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}

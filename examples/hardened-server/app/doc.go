@@ -1,0 +1,39 @@
+// Package app is a small ledger-and-jobs HTTP service wired the way
+// garrison recommends. Read it as a tutorial, top to bottom, file by file:
+//
+//   - app.go: the front door. limiter.Listener caps connections per source
+//     address and drops clients that send nothing or trickle bytes;
+//     limiter.HardenServer fills in the timeouts an http.Server lacks by
+//     default; the rate-limit and concurrency middleware refuse excess
+//     requests with 429 and 503 and a Retry-After, instead of queueing them.
+//   - jobs.go: background work goes through a spawn.Spawner with a per-tenant
+//     cap, never through a bare go statement, so a flood of requests cannot
+//     turn into a flood of goroutines.
+//   - ledger.go: account and journal locks are lockorder mutexes with lock
+//     classes; transfers take both accounts with lockorder.LockAll; every
+//     other acquisition has a timeout; billing counters live in a changuard.Guarded
+//     so no read-modify-write can happen outside their lock.
+//   - upstream.go: the payment provider is called under timeout.Run, which
+//     names the operation in the error, and a timeout.Watchdog reports calls
+//     that stall anyway.
+//   - debug.go: every primitive's Stats on GET /debug/garrison.
+//
+// The service keeps one bug on purpose: audit takes the journal before the
+// account, the opposite of transfer. It is what the siege's deadlock
+// scenario attacks. Here it cannot hang the service, because every lock
+// acquisition gives up after Config.LockTimeout, and a checking build
+// (-race or -tags lockorder) reports the inversion with both call sites the
+// first time both orders run, long before load makes them collide.
+//
+// The HTTP API (the naive twin in examples/siege serves the same one):
+//
+//	GET  /healthz
+//	GET  /accounts/{id}                    balance
+//	POST /deposit?account=ID&amount=N      balance += N, billing counters += 1, N
+//	POST /transfer?from=ID&to=ID&amount=N  moves N, appends to the journal
+//	GET  /audit?account=ID                 journal length and a balance
+//	POST /jobs?tenant=NAME                 starts a background job (202)
+//	POST /charge                           calls the payment provider
+//	GET  /usage                            billing counters
+//	GET  /debug/garrison                   Stats of every garrison primitive
+package app

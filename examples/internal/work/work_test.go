@@ -1,0 +1,36 @@
+package work
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestJobReturnsWhenCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Job{Size: 1024, Rounds: 1, Wait: time.Hour}.Run(ctx) }()
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Job.Run ignored its context")
+	}
+}
+
+func TestJobCompletes(t *testing.T) {
+	assert.NoError(t, Job{Size: 10, Rounds: 3}.Run(context.Background()))
+	assert.NoError(t, Pause(context.Background(), 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, Pause(ctx, time.Hour), context.Canceled)
+	assert.ErrorIs(t, Pause(ctx, 0), context.Canceled)
+}

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package siege
+
+func capFDs(int) (restore func(), note string) {
+	return func() {}, "file-descriptor limit unchanged: not supported on this platform"
+}

@@ -1,0 +1,354 @@
+package siege
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+)
+
+func scenarios() []scenario {
+	return []scenario{
+		{
+			Name:    "spawn-flood",
+			Title:   "Spawn flood",
+			Threat:  "every request starts a background job, far above capacity, until CPU and memory are gone",
+			run:     runSpawn,
+			figures: spawnFigures,
+			notes:   attackNotes("jobs requested"),
+		},
+		{
+			Name:    "conn-flood",
+			Title:   "Connection flood + slowloris",
+			Threat:  "a burst of connections, half silent and half trickling headers, holds every file descriptor",
+			run:     runConns,
+			figures: connFigures,
+			notes:   connNotes,
+		},
+		{
+			Name:    "deadlock",
+			Title:   "Lock-order deadlock",
+			Threat:  "transfers (account, then journal) race audits (journal, then account) until two requests wait for each other",
+			run:     runDeadlock,
+			figures: deadlockFigures,
+			notes:   deadlockNotes,
+		},
+		{
+			Name:    "race",
+			Title:   "Lost updates",
+			Threat:  "concurrent deposits race on shared billing counters",
+			run:     runRace,
+			figures: raceFigures,
+			notes:   raceNotes,
+		},
+		{
+			Name:    "stuck-upstream",
+			Title:   "Stuck upstream",
+			Threat:  "the payment provider stops answering and every charge waits for it",
+			run:     runUpstream,
+			figures: upstreamFigures,
+			notes:   upstreamNotes,
+		},
+	}
+}
+
+// side bundles what every scenario run sets up and tears down.
+type side struct {
+	e     *env
+	t     *target
+	start time.Time
+	smp   *sampler
+	res   *SideResult
+}
+
+func (e *env) begin(name, upstreamURL, legitWhat string) (*side, error) {
+	t, err := e.start(name, upstreamURL)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	return &side{e: e, t: t, start: start, smp: startSampler(start, 10*time.Millisecond),
+		res: &SideResult{LegitWhat: legitWhat, Values: map[string]float64{}}}, nil
+}
+
+// legit starts the legitimate traffic until ctx ends; wait returns it.
+func (s *side) legit(ctx context.Context, method, path string) (wait func()) {
+	c := newClient(s.e.legitSrc, false, 1, s.e.p.legitTimeout)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.res.Legit = legit(ctx, c, s.start, s.e.p.legitEvery, method, s.t.url+path)
+		c.close()
+	}()
+	return func() { <-done }
+}
+
+// end records the peaks and stops the twin.
+func (s *side) end() (*SideResult, error) {
+	s.res.PeakGoroutines, s.res.PeakHeapMiB, s.res.Series = s.smp.finish()
+	s.res.GarrisonStats = s.t.stats()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.t.close(ctx); err != nil {
+		return nil, fmt.Errorf("stopping the %s twin: %w", s.t.side, err)
+	}
+	return s.res, nil
+}
+
+func runSpawn(ctx context.Context, e *env, name string) (*SideResult, error) {
+	s, err := e.begin(name, "", "GET /accounts/alice")
+	if err != nil {
+		return nil, err
+	}
+	// Bounded by count first: a twin that starves this process's CPU
+	// slows the attacker down too, and must not get away with fewer jobs.
+	// The time bound is the safety net.
+	actx, cancel := context.WithTimeout(ctx, 5*e.p.attack)
+	defer cancel()
+	lctx, stopLegit := context.WithCancel(ctx)
+	defer stopLegit()
+	wait := s.legit(lctx, "GET", "/accounts/alice")
+	atk := e.attackClients(true, e.p.legitTimeout, e.attackSrcs[:4])
+	limit := int(float64(e.p.spawnRate) * e.p.attack.Seconds())
+	s.res.Attack = flood(actx, atk, e.p.spawnRate, 32, limit, "POST", func(int) string { return s.t.url + "/jobs?tenant=mallory" })
+	// Every job accepted in the last second is still alive now; read
+	// once more in case the twin starved the sampler of CPU meanwhile.
+	s.smp.read()
+	stopLegit()
+	wait()
+	closeAll(atk)
+	return s.end()
+}
+
+func runConns(ctx context.Context, e *env, name string) (*SideResult, error) {
+	s, err := e.begin(name, "", "GET /healthz, new connection each")
+	if err != nil {
+		return nil, err
+	}
+	restore, note := capFDs(e.p.fdBudget)
+	s.res.Notes = append(s.res.Notes, note)
+	actx, cancel := context.WithTimeout(ctx, e.p.attack)
+	defer cancel()
+	wait := s.legit(actx, "GET", "/healthz")
+	s.res.Conns = slowloris(actx, s.t.addr, e.attackSrcs[:4], e.p.slowConns, 20*e.p.slowConns, 200*time.Millisecond, 300*time.Millisecond)
+	wait()
+	res, err := s.end()
+	restore()
+	return res, err
+}
+
+func runDeadlock(ctx context.Context, e *env, name string) (*SideResult, error) {
+	s, err := e.begin(name, "", "POST /transfer carol→dave")
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, e.p.attack)
+	defer cancel()
+	const transfer = "/transfer?from=carol&to=dave&amount=1"
+	wait := s.legit(actx, "POST", transfer)
+	atk := e.attackClients(true, e.p.legitTimeout, e.attackSrcs[:4])
+	s.res.Attack = hammer(actx, atk, e.p.lockWorkers, 1<<20, func(i int) (string, string) {
+		if i%2 == 0 {
+			return "POST", s.t.url + "/transfer?from=alice&to=bob&amount=1"
+		}
+		return "GET", s.t.url + "/audit?account=alice"
+	})
+	wait()
+	closeAll(atk)
+	// The bounded wait: one more transfer, given the legitimate timeout.
+	probe := newClient(e.legitSrc, false, 1, e.p.legitTimeout)
+	_, perr := probe.do(ctx, "POST", s.t.url+transfer)
+	probe.close()
+	answered := 1.0
+	if perr != nil {
+		answered = 0
+	}
+	st := summarize(s.res.Legit, e.p.legitTimeout)
+	s.res.Values["answers after attack"] = answered
+	s.res.Values["requests left hanging"] = float64(s.res.Attack.NoAnswer) + float64(st.N-st.Answered) + (1 - answered)
+	if name == "hardened" {
+		text, how := e.lockReport(ctx)
+		s.res.Notes = append(s.res.Notes, how)
+		if text != "" {
+			s.res.Values["inversion reported"] = 1
+			s.res.Notes = append(s.res.Notes, text)
+		}
+	}
+	return s.end()
+}
+
+func runRace(ctx context.Context, e *env, name string) (*SideResult, error) {
+	s, err := e.begin(name, "", "GET /accounts/alice")
+	if err != nil {
+		return nil, err
+	}
+	lctx, stopLegit := context.WithCancel(ctx)
+	defer stopLegit()
+	wait := s.legit(lctx, "GET", "/accounts/alice")
+	crowd := e.attackClients(true, 5*time.Second, e.attackSrcs)
+	before := s.t.deposits()
+	// Bounded by count; the time bound is only a safety net.
+	actx, cancel := context.WithTimeout(ctx, 10*e.p.attack)
+	defer cancel()
+	s.res.Attack = hammer(actx, crowd, 64, e.p.deposits, func(int) (string, string) {
+		return "POST", s.t.url + "/deposit?account=carol&amount=1"
+	})
+	recorded := s.t.deposits() - before
+	stopLegit()
+	wait()
+	closeAll(crowd)
+	s.res.Values["deposits acknowledged"] = float64(s.res.Attack.OK)
+	s.res.Values["deposits recorded"] = float64(recorded)
+	s.res.Values["lost updates"] = float64(s.res.Attack.OK - recorded)
+	return s.end()
+}
+
+func runUpstream(ctx context.Context, e *env, name string) (*SideResult, error) {
+	up, err := startUpstream(true)
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	s, err := e.begin(name, up.URL, "POST /charge")
+	if err != nil {
+		return nil, err
+	}
+	actx, cancel := context.WithTimeout(ctx, 4*e.p.attack)
+	defer cancel()
+	lctx, stopLegit := context.WithCancel(ctx)
+	defer stopLegit()
+	wait := s.legit(lctx, "POST", "/charge")
+	// The attackers give up after 500 ms, as impatient clients do; the
+	// naive twin does not notice and keeps waiting for the provider.
+	atk := e.attackClients(true, 500*time.Millisecond, e.attackSrcs[:4])
+	limit := int(float64(e.p.chargeRate) * e.p.attack.Seconds())
+	s.res.Attack = flood(actx, atk, e.p.chargeRate, 128, limit, "POST", func(int) string { return s.t.url + "/charge" })
+	stopLegit()
+	wait()
+	closeAll(atk)
+	g := settle(time.Second)
+	s.res.Values["goroutines stuck after attack"] = float64(max(g-s.smp.baseG, 0))
+	s.res.Values["attributed timeouts"] = float64(s.t.timeouts())
+	// The provider answers everything now, so the naive twin's handlers
+	// can return and the twin can stop.
+	up.Close()
+	return s.end()
+}
+
+// Figures.
+
+func spawnFigures(e *env, n, h *SideResult) []Figure {
+	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	return []Figure{
+		{Name: "legit p50", Unit: "ms", Naive: ns.P50, Hardened: hs.P50, Better: "lower"},
+		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
+		{Name: "legit success", Unit: "%", Naive: pct(ns.OK, ns.N), Hardened: pct(hs.OK, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		{Name: "peak goroutines", Unit: "", Naive: float64(n.PeakGoroutines), Hardened: float64(h.PeakGoroutines), Better: "lower"},
+		{Name: "peak heap", Unit: "MiB", Naive: n.PeakHeapMiB, Hardened: h.PeakHeapMiB, Better: "lower"},
+	}
+}
+
+func attackNotes(what string) func(e *env, n, h *SideResult) []string {
+	return func(e *env, n, h *SideResult) []string {
+		return []string{
+			fmt.Sprintf("naive: %s %d, accepted %d, refused %d, unanswered %d, not sent within the time bound %d", what, n.Attack.Sent, n.Attack.OK, n.Attack.Rejected, n.Attack.NoAnswer, n.Attack.Skipped),
+			fmt.Sprintf("hardened: %s %d, accepted %d, refused %d (429/503), unanswered %d, not sent %d", what, h.Attack.Sent, h.Attack.OK, h.Attack.Rejected, h.Attack.NoAnswer, h.Attack.Skipped),
+		}
+	}
+}
+
+func connFigures(e *env, n, h *SideResult) []Figure {
+	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	return []Figure{
+		{Name: "legit success", Unit: "%", Naive: pct(ns.OK, ns.N), Hardened: pct(hs.OK, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
+		{Name: "attacker conns held at end", Unit: "", Naive: float64(n.Conns.HeldAtEnd), Hardened: float64(h.Conns.HeldAtEnd), Better: "lower"},
+	}
+}
+
+func connNotes(e *env, n, h *SideResult) []string {
+	notes := []string{n.Notes[0]}
+	for _, r := range []struct {
+		name string
+		s    *SideResult
+	}{{"naive", n}, {"hardened", h}} {
+		c := r.s.Conns
+		notes = append(notes, fmt.Sprintf("%s: %d dials (%d failed), %d dropped by the server, peak %d attacker conns open", r.name, c.Dials, c.DialErrors, c.ClosedByServer, c.PeakHeld))
+	}
+	return notes
+}
+
+func deadlockFigures(e *env, n, h *SideResult) []Figure {
+	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	return []Figure{
+		{Name: "legit answered", Unit: "%", Naive: pct(ns.Answered, ns.N), Hardened: pct(hs.Answered, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
+		{Name: "requests left hanging", Unit: "", Naive: n.Values["requests left hanging"], Hardened: h.Values["requests left hanging"], Better: "lower", Ideal: 0, Required: true},
+		{Name: "answers after attack", Unit: "bool", Naive: n.Values["answers after attack"], Hardened: h.Values["answers after attack"], Better: "higher", Ideal: 1, Required: true},
+		{Name: "inversion reported", Unit: "bool", Naive: n.Values["inversion reported"], Hardened: h.Values["inversion reported"], Better: "higher", Ideal: 1, Required: true},
+	}
+}
+
+func deadlockNotes(e *env, n, h *SideResult) []string {
+	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	notes := []string{
+		fmt.Sprintf("legit transfers that succeeded (2xx): naive %.0f%%, hardened %.0f%% (the rest got 503 after the lock timeout, not a hang)", pct(ns.OK, ns.N), pct(hs.OK, hs.N)),
+		fmt.Sprintf("attack: naive %d requests, %d unanswered; hardened %d requests, %d refused (429/503), %d unanswered",
+			n.Attack.Sent, n.Attack.NoAnswer, h.Attack.Sent, h.Attack.Rejected, h.Attack.NoAnswer),
+	}
+	return append(notes, h.Notes...)
+}
+
+func raceFigures(e *env, n, h *SideResult) []Figure {
+	return []Figure{
+		{Name: "lost updates", Unit: "", Naive: n.Values["lost updates"], Hardened: h.Values["lost updates"], Better: "lower", Ideal: 0, Required: true},
+		{Name: "deposits recorded", Unit: "%", Naive: pct(int(n.Values["deposits recorded"]), int(n.Values["deposits acknowledged"])),
+			Hardened: pct(int(h.Values["deposits recorded"]), int(h.Values["deposits acknowledged"])), Better: "higher", Ideal: 100, Required: true},
+	}
+}
+
+func raceNotes(e *env, n, h *SideResult) []string {
+	var notes []string
+	for _, r := range []struct {
+		name string
+		s    *SideResult
+	}{{"naive", n}, {"hardened", h}} {
+		notes = append(notes, fmt.Sprintf("%s: %.0f deposits acknowledged with 200, %.0f recorded in the billing counters (%d refused with 429/503 and not counted)",
+			r.name, r.s.Values["deposits acknowledged"], r.s.Values["deposits recorded"], r.s.Attack.Rejected))
+	}
+	return append(notes, "the naive twin locks every single read and write of the counters, so the race detector is silent: the bug is the unlocked gap between them")
+}
+
+func upstreamFigures(e *env, n, h *SideResult) []Figure {
+	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	return []Figure{
+		{Name: "legit answered", Unit: "%", Naive: pct(ns.Answered, ns.N), Hardened: pct(hs.Answered, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
+		{Name: "peak goroutines", Unit: "", Naive: float64(n.PeakGoroutines), Hardened: float64(h.PeakGoroutines), Better: "lower"},
+		{Name: "goroutines stuck after attack", Unit: "", Naive: n.Values["goroutines stuck after attack"], Hardened: h.Values["goroutines stuck after attack"], Better: "lower"},
+		{Name: "attributed timeouts", Unit: "", Naive: n.Values["attributed timeouts"], Hardened: h.Values["attributed timeouts"], Better: "higher"},
+	}
+}
+
+func upstreamNotes(e *env, n, h *SideResult) []string {
+	return []string{
+		fmt.Sprintf("naive: %d charges sent, %d answered; every unanswered one still holds a handler, a connection and an upstream connection", n.Attack.Sent, n.Attack.OK+n.Attack.Rejected+n.Attack.Other),
+		fmt.Sprintf("hardened: %d charges sent; each ended at its deadline with a timeout naming the operation (see upstream in /debug/garrison)", h.Attack.Sent),
+	}
+}
+
+// num formats a figure for the table.
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case v == math.Trunc(v) && math.Abs(v) < 1e9:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}

@@ -1,0 +1,137 @@
+package siege
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable prints the one table of the run, then the notes that explain
+// it, then the verdict.
+func WriteTable(w io.Writer, r *Result) error {
+	mode := "full"
+	if r.Quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(w, "garrison siege (%s) on %s, %d CPUs, GOMAXPROCS=%d, %s %s, %.1f s\n\n",
+		mode, r.Machine, r.CPUs, r.GOMAXPROCS, r.GoVersion, r.Platform, r.WallSeconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tfigure\tnaive\thardened\tverdict\t")
+	fmt.Fprintln(tw, "--------\t------\t-----\t--------\t-------\t")
+	for _, s := range r.Scenarios {
+		for i, f := range s.Figures {
+			name := ""
+			if i == 0 {
+				name = s.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, f.Name, value(f, f.Naive), value(f, f.Hardened), mark(f))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nlegit = one request from 127.0.0.1 every 20 ms during the attack; an unanswered one counts as the 1 s a user waited.")
+	fmt.Fprintln(w, "peaks = whole process above its level before the twin started (the attacker's fixed share is the same for both twins).")
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, s := range r.Scenarios {
+		if len(s.Notes) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s (%s):\n", s.Name, s.Threat)
+		for _, n := range s.Notes {
+			fmt.Fprintln(w, indent(n, "  "))
+		}
+	}
+	fmt.Fprintln(w)
+	if r.OK {
+		_, err := fmt.Fprintln(w, "PASS: every hardened figure beats its naive twin.")
+		return err
+	}
+	var failed []string
+	for _, s := range r.Scenarios {
+		for _, f := range s.Figures {
+			if !f.OK {
+				failed = append(failed, fmt.Sprintf("%s/%s (naive %s, hardened %s: %s)", s.Name, f.Name, value(f, f.Naive), value(f, f.Hardened), f.Verdict))
+			}
+		}
+	}
+	_, err := fmt.Fprintf(w, "FAIL: %d hardened figure(s) did not beat the naive twin:\n  %s\n", len(failed), strings.Join(failed, "\n  "))
+	return err
+}
+
+func value(f Figure, v float64) string {
+	switch f.Unit {
+	case "bool":
+		if v >= 1 {
+			return "yes"
+		}
+		return "no"
+	case "%":
+		if math.IsNaN(v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.1f %%", v)
+	case "ms":
+		if v >= 1000 {
+			return fmt.Sprintf("%.2f s", v/1000)
+		}
+		return num(v) + " ms"
+	case "":
+		return num(v)
+	default:
+		return num(v) + " " + f.Unit
+	}
+}
+
+func mark(f Figure) string {
+	if !f.OK {
+		return "✗ " + f.Verdict
+	}
+	if f.Verdict != "better" {
+		return "✓ " + f.Verdict
+	}
+	lo, hi := f.Hardened, f.Naive
+	if f.Better == "higher" {
+		lo, hi = f.Naive, f.Hardened
+	}
+	if f.Unit != "%" && f.Unit != "bool" && lo > 0 && hi/lo >= 2 {
+		return fmt.Sprintf("✓ %s× better", num(hi/lo))
+	}
+	return "✓ better"
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// WriteJSON writes r for machines. A figure with no samples (NaN, which
+// JSON cannot carry) is written as -1.
+func WriteJSON(w io.Writer, r *Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonSafe(r))
+}
+
+func jsonSafe(r *Result) *Result {
+	c := *r
+	c.Scenarios = make([]ScenarioResult, len(r.Scenarios))
+	for i, s := range r.Scenarios {
+		s.Figures = append([]Figure(nil), s.Figures...)
+		for j := range s.Figures {
+			f := &s.Figures[j]
+			if math.IsNaN(f.Naive) {
+				f.Naive = -1
+			}
+			if math.IsNaN(f.Hardened) {
+				f.Hardened = -1
+			}
+		}
+		c.Scenarios[i] = s
+	}
+	return &c
+}

@@ -1,0 +1,106 @@
+package limiter_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/garrison-go/garrison/limiter"
+	"golang.org/x/time/rate"
+)
+
+func ExampleNewListener() {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	l, err := limiter.NewListener(inner,
+		limiter.WithMaxConns(1000),
+		limiter.WithMaxConnsPerIP(1),
+		limiter.WithFirstByteTimeout(5*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	accepted := make(chan net.Conn)
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := l.Accept() // returns limiter.ErrClosed after Close
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+
+	first, _ := net.Dial("tcp", l.Addr().String())
+	defer first.Close()
+	c := <-accepted
+	defer c.Close()
+
+	// A second connection from the same address is over its limit: it is
+	// reset at once, and Accept goes on to the next client.
+	second, err := net.Dial("tcp", l.Addr().String())
+	if err == nil {
+		_, err = second.Read(make([]byte, 1))
+		second.Close()
+	}
+	l.Close()
+	<-accepted
+	fmt.Println("second refused:", err != nil)
+	fmt.Println("ip-conns rejections:", l.Stats().Rejected[limiter.IPConns])
+	// Output:
+	// second refused: true
+	// ip-conns rejections: 1
+}
+
+func ExampleNewKeyed() {
+	// Each key may make 1 request per second, in bursts of up to 3.
+	k, err := limiter.NewKeyed(1, 3)
+	if err != nil {
+		panic(err)
+	}
+	for range 4 {
+		d := k.Allow("user-42")
+		fmt.Println(d.Allowed, d.Remaining, d.RetryAfter.Round(100*time.Millisecond))
+	}
+	fmt.Println(k.Allow("user-7").Allowed) // another key has its own bucket
+	// Output:
+	// true 2 0s
+	// true 1 0s
+	// true 0 0s
+	// false 0 1s
+	// true
+}
+
+func ExampleMiddleware() {
+	perClient, err := limiter.NewKeyed(rate.Every(time.Minute), 2)
+	if err != nil {
+		panic(err)
+	}
+	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") })
+	srv := httptest.NewServer(limiter.Middleware(perClient)(hello))
+	defer srv.Close()
+
+	for range 3 {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", resp.StatusCode, resp.Header.Get("RateLimit"), resp.Header.Get("Retry-After"))
+	}
+	// Output:
+	// 200 RateLimit: "default";r=1;t=60 Retry-After: ""
+	// 200 RateLimit: "default";r=0;t=120 Retry-After: ""
+	// 429 RateLimit: "default";r=0;t=120 Retry-After: "60"
+}
+
+func ExampleHardenServer() {
+	srv := limiter.HardenServer(&http.Server{Addr: ":8080", WriteTimeout: time.Minute})
+	fmt.Println(srv.ReadHeaderTimeout, srv.WriteTimeout, srv.MaxHeaderBytes)
+	// Output: 5s 1m0s 65536
+}

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package limiter
+
+// noFileFinding: there is no RLIMIT_NOFILE outside Unix.
+func noFileFinding() []Finding { return nil }

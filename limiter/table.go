@@ -1,0 +1,203 @@
+package limiter
+
+import (
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// The table maps a key's 64-bit seeded hash to its GCRA state in a fixed
+// array of 16-byte slots, split into shards. It never allocates after
+// construction: a new key takes a free slot in one of its two buckets, or
+// evicts.
+//
+// Concurrency. A slot is {tag, tat}. Reads and GCRA updates are lock-free:
+// a reader loads tat, checks tag, and commits with a CAS on tat. Only an
+// insert changes tag, and it runs under the shard's mutex as: tat := busy,
+// tag := h, tat := fresh. A reader that saw the previous owner's tat fails
+// its CAS (tat is now busy or the new owner's value) and retries, so an
+// update can never land on the wrong key. The one exception is an ABA on
+// tat: after a lossy eviction, the new owner's TAT may equal a value the
+// evicted key once held, and a CAS started before the eviction then charges
+// the new key for the evicted key's request. That errs towards denial, never
+// admission, and needs a lossy eviction racing an update to the same
+// nanosecond.
+
+const (
+	probeWindow = 8
+	busy        = math.MinInt64 // tat of a slot being (re)assigned
+)
+
+type slot struct {
+	tag atomic.Uint64 // key hash; 0 = empty (hashes of 0 are mapped to 1)
+	tat atomic.Int64
+}
+
+type shard struct {
+	mu     sync.Mutex // serialises inserts and evictions, not updates
+	slots  []slot
+	mask   uint64
+	used   int // slots with a tag, under mu
+	evicts uint64
+	lossy  uint64
+	_      [64]byte // keep neighbouring shards' mutexes off one cache line
+}
+
+type table struct {
+	shards []shard
+	shift  uint // h >> shift selects the shard
+}
+
+func newTable(capacity int) *table {
+	nshards := 1
+	for nshards < 64 && capacity/(nshards*2) >= 256 {
+		nshards *= 2
+	}
+	per := 1
+	for per*nshards < capacity || per < probeWindow {
+		per *= 2
+	}
+	t := &table{shards: make([]shard, nshards), shift: 64}
+	for n := nshards; n > 1; n >>= 1 {
+		t.shift--
+	}
+	for i := range t.shards {
+		t.shards[i].slots = make([]slot, per)
+		t.shards[i].mask = uint64(per - 1)
+	}
+	return t
+}
+
+func (t *table) capacity() int { return len(t.shards) * len(t.shards[0].slots) }
+
+// buckets returns the first slots of the two aligned buckets of probeWindow
+// slots where h may live: two choices keep the table usable at high load,
+// and an aligned bucket is two cache lines. The shard index takes the top
+// bits of h, the buckets take the low and the middle bits.
+func (s *shard) buckets(h uint64) (uint64, uint64) {
+	const align = ^uint64(probeWindow - 1)
+	return h & s.mask & align, bits.RotateLeft64(h, 32) & s.mask & align
+}
+
+// step applies one GCRA step to the key with hash h at time now. It
+// returns the key's TAT after the step and whether the request passed.
+func (t *table) step(h uint64, now int64, g *gcra) (int64, bool) {
+	if h == 0 {
+		h = 1
+	}
+	s := &t.shards[h>>t.shift]
+	if sl := s.find(h); sl != nil {
+		if tat, allowed, ok := update(sl, h, now, g); ok {
+			return tat, allowed
+		}
+	}
+	return t.insert(s, h, now, g)
+}
+
+// find returns h's slot, or nil. A key goes to its second bucket only when
+// the first is full, and slots are never emptied, so an empty slot in the
+// first bucket proves the key is in neither.
+func (s *shard) find(h uint64) *slot {
+	b1, b2 := s.buckets(h)
+	for _, b := range [2]uint64{b1, b2} {
+		for p := uint64(0); p < probeWindow; p++ {
+			sl := &s.slots[b+p]
+			switch sl.tag.Load() {
+			case h:
+				return sl
+			case 0:
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// update runs the lock-free GCRA step on sl for key h and returns the TAT
+// after it and whether the request passed. It reports ok == false when sl
+// is being reassigned or no longer holds h; the caller then takes the shard
+// lock.
+func update(sl *slot, h uint64, now int64, g *gcra) (tat int64, allowed, ok bool) {
+	for {
+		tat := sl.tat.Load()
+		if tat == busy || sl.tag.Load() != h {
+			return 0, false, false
+		}
+		newTat, allowed := g.admit(tat, now)
+		if !allowed {
+			// Re-reading tat proves it was h's when the decision was made
+			// (see the comment at the top of this file).
+			if sl.tat.Load() == tat {
+				return tat, false, true
+			}
+			continue
+		}
+		if sl.tat.CompareAndSwap(tat, newTat) {
+			return newTat, true, true
+		}
+	}
+}
+
+// insert handles a key not found lock-free: under the shard lock it looks
+// again, then takes an empty slot, else a slot whose bucket is full again
+// (TAT <= now, so forgetting it loses nothing), else the slot with the oldest
+// TAT, which is a lossy eviction.
+func (t *table) insert(s *shard, h uint64, now int64, g *gcra) (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if sl := s.find(h); sl != nil {
+			// Only lock holders change tags, so this loop ends.
+			for {
+				if tat, allowed, ok := update(sl, h, now, g); ok {
+					return tat, allowed
+				}
+			}
+		}
+		victim, victimTat, lossy := s.victim(h, now)
+		// A CAS, not a store: a lock-free update may have admitted a request
+		// for the victim since we read its TAT, and must not be erased.
+		if !victim.tat.CompareAndSwap(victimTat, busy) {
+			continue
+		}
+		if victim.tag.Load() == 0 {
+			s.used++
+		} else {
+			s.evicts++
+			if lossy {
+				s.lossy++
+			}
+		}
+		victim.tag.Store(h)
+		// A fresh key's bucket is full, and burst >= 1 admits the request.
+		newTat, _ := g.admit(now, now)
+		victim.tat.Store(newTat)
+		return newTat, true
+	}
+}
+
+// victim picks the slot for a new key among its two buckets: the first
+// empty slot, else the first whose bucket is full again, else the oldest.
+// Called with s.mu held.
+func (s *shard) victim(h uint64, now int64) (v *slot, vTat int64, lossy bool) {
+	b1, b2 := s.buckets(h)
+	for _, b := range [2]uint64{b1, b2} {
+		for p := uint64(0); p < probeWindow; p++ {
+			sl := &s.slots[b+p]
+			if sl.tag.Load() == 0 {
+				return sl, 0, false
+			}
+			tat := sl.tat.Load()
+			switch {
+			case tat <= now:
+				if v == nil || lossy {
+					v, vTat, lossy = sl, tat, false
+				}
+			case v == nil || (lossy && tat < vTat):
+				v, vTat, lossy = sl, tat, true
+			}
+		}
+	}
+	return v, vTat, lossy
+}

@@ -1,0 +1,379 @@
+//go:build lockorder || race
+
+package lockorder
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// classState is what checking builds keep per class.
+type classState struct {
+	perInstance bool
+	node        classNode
+}
+
+// classNode is a class's place in the order graph.
+type classNode struct {
+	// out is the set of edges leaving the class. Readers load it without
+	// any lock; writers (graph.mu) publish a modified copy. The fast path
+	// of an acquisition is one load and one lookup per held lock, down to
+	// the first chained one (see check).
+	out atomic.Pointer[edgeSet]
+	// in lists the classes with an edge into this one, so a dropped
+	// per-instance class can be unlinked. Guarded by graph.mu.
+	in map[*Class]struct{}
+	// nestReported and recursiveReported make those reports once-only.
+	nestReported      atomic.Bool
+	recursiveReported atomic.Bool
+}
+
+// edgeSet is the set of edges leaving a class. A small set is an
+// immutable map, replaced on write, so a read is a plain map lookup. A set
+// that outgrows smallEdges (a lock held while taking many per-instance
+// locks) moves into a sync.Map, whose reads are also lock-free and whose
+// writes do not copy, so building it stays linear.
+type edgeSet struct {
+	m   map[*Class]*edge
+	big *sync.Map
+}
+
+const smallEdges = 32
+
+func (s *edgeSet) get(c *Class) *edge {
+	switch {
+	case s == nil:
+		return nil
+	case s.big != nil:
+		if v, ok := s.big.Load(c); ok {
+			return v.(*edge)
+		}
+		return nil
+	}
+	return s.m[c]
+}
+
+// all iterates over the edges; graph.mu must be held.
+func (s *edgeSet) all(yield func(*Class, *edge) bool) {
+	switch {
+	case s == nil:
+	case s.big != nil:
+		s.big.Range(func(k, v any) bool { return yield(k.(*Class), v.(*edge)) })
+	default:
+		for k, v := range s.m {
+			if !yield(k, v) {
+				return
+			}
+		}
+	}
+}
+
+func (s *edgeSet) len() int {
+	n := 0
+	for range s.all {
+		n++
+	}
+	return n
+}
+
+// with returns the set plus e (graph.mu held); a big set is updated in
+// place.
+func (s *edgeSet) with(to *Class, e *edge) *edgeSet {
+	if s != nil && s.big != nil {
+		s.big.Store(to, e)
+		return s
+	}
+	var old map[*Class]*edge
+	if s != nil {
+		old = s.m
+	}
+	if len(old) >= smallEdges {
+		big := new(sync.Map)
+		for k, v := range old {
+			big.Store(k, v)
+		}
+		big.Store(to, e)
+		return &edgeSet{big: big}
+	}
+	next := &edgeSet{m: make(map[*Class]*edge, len(old)+1)}
+	for k, v := range old {
+		next.m[k] = v
+	}
+	next.m[to] = e
+	return next
+}
+
+// without returns the set minus the edge to c (graph.mu held).
+func (s *edgeSet) without(c *Class) *edgeSet {
+	if s == nil {
+		return nil
+	}
+	if s.big != nil {
+		s.big.Delete(c)
+		return s
+	}
+	next := &edgeSet{m: make(map[*Class]*edge, len(s.m))}
+	for k, v := range s.m {
+		if k != c {
+			next.m[k] = v
+		}
+	}
+	return next
+}
+
+// edge is "held from while acquiring to", with the first sighting.
+type edge struct {
+	from, to *Class
+	gid      int64
+	pcs      []uintptr
+	// bad edges closed a cycle or broke the ranks when first seen. They
+	// were reported, stay known (so they are reported once), and are left
+	// out of path searches so the graph of good edges stays acyclic.
+	bad          bool
+	rankReported atomic.Bool
+}
+
+var graph struct {
+	mu    sync.Mutex
+	edges int
+}
+
+var (
+	liveInstances atomic.Int64
+	reportCount   atomic.Uint64
+)
+
+const (
+	kindEdge = iota
+	kindNest
+	kindRecursive
+)
+
+// pending is a check that needs the slow path: a new edge, a rank
+// violation not yet reported, a nesting or a recursion.
+type pending struct {
+	kind    int
+	from    *Class
+	rankBad bool
+	chained bool // the held entry is chained (see check)
+}
+
+// check compares an acquisition of k (class c) with the locks gl holds,
+// under the shard lock. It returns what must be resolved on the slow path
+// (nil when every edge is known and nothing is wrong), and whether the new
+// entry is chained: acquired with only known good edges, so that every
+// lock held below it is already ordered before c in the graph.
+//
+// Edges are looked up from the top of the stack down to the first chained
+// entry; the locks below it reach c through it. Ranks, recursion and
+// nesting are plain comparisons and are checked against every held lock.
+//
+// A per-instance class is never chained: it leaves the graph with its
+// mutex, and with it any path through it, so an order it implied (S held,
+// then r, then D: S before D) would be forgotten while S and D live on.
+// Paths through chained entries only pass through classes that stay.
+func check(gl *goroutineLocks, k *lockMeta, c *Class, group uint64) (todo []pending, chained bool) {
+	chained = !c.perInstance
+	implied := false
+	groupSeen := false
+	for i := len(gl.held) - 1; i >= 0; i-- {
+		h := gl.held[i]
+		if h.meta == k {
+			chained = false
+			if !c.node.recursiveReported.Load() {
+				todo = append(todo, pending{kind: kindRecursive, from: h.class})
+			}
+			continue
+		}
+		hc := h.class
+		sameGroup := group != 0 && h.group == group
+		if hc == c {
+			// LockAll sanctions nesting within its set; its global order
+			// makes it safe.
+			if !sameGroup {
+				chained = false
+				if !c.node.nestReported.Load() {
+					todo = append(todo, pending{kind: kindNest, from: hc})
+				}
+			}
+			continue
+		}
+		rankBad := c.rank != 0 && hc.rank != 0 && hc.rank >= c.rank && !(sameGroup && hc.rank == c.rank)
+		if implied && !rankBad {
+			continue
+		}
+		if sameGroup && !rankBad {
+			// LockAll takes its set in a global order, so consecutive
+			// members imply the rest: only the latest one is checked.
+			if groupSeen {
+				continue
+			}
+			groupSeen = true
+		}
+		e := hc.node.out.Load().get(c)
+		switch {
+		case e == nil || (rankBad && !e.rankReported.Load()):
+			// resolve stops at the first chained entry whose new edge
+			// turns out good.
+			todo = append(todo, pending{kind: kindEdge, from: hc, rankBad: rankBad, chained: h.chained})
+			chained = false
+		case e.bad:
+			chained = false
+		case h.chained:
+			implied = true
+		}
+	}
+	return todo, chained
+}
+
+// resolve handles the slow-path checks of one acquisition: it records new
+// edges, searches for cycles, builds the reports and hands them to the
+// handler after releasing the graph lock.
+func resolve(gid int64, c *Class, todo []pending) {
+	pcs := make([]uintptr, 32)
+	pcs = pcs[:runtime.Callers(3, pcs)]
+	var reports []*OrderError
+	implied := false
+	graph.mu.Lock()
+	for _, p := range todo {
+		switch p.kind {
+		case kindRecursive:
+			if c.node.recursiveReported.CompareAndSwap(false, true) {
+				reports = append(reports, single(ErrRecursive, p.from, c, gid, pcs))
+			}
+		case kindNest:
+			if c.node.nestReported.CompareAndSwap(false, true) {
+				reports = append(reports, single(ErrNesting, p.from, c, gid, pcs))
+			}
+		default:
+			if implied && !p.rankBad {
+				continue
+			}
+			r, good := addEdge(p.from, c, p.rankBad, gid, pcs)
+			if r != nil {
+				reports = append(reports, r)
+			}
+			// The locks held below a chained entry reach it through good
+			// edges; if its edge to c is good, they reach c too.
+			implied = implied || (p.chained && good)
+		}
+	}
+	graph.mu.Unlock()
+	for _, r := range reports {
+		reportCount.Add(1)
+		report(r)
+	}
+}
+
+func single(kind error, from, to *Class, gid int64, pcs []uintptr) *OrderError {
+	return &OrderError{Kind: kind, Edges: []Edge{{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs}}}
+}
+
+// addEdge records from -> to (graph.mu held). It returns a report if the
+// edge breaks the ranks or closes a cycle, and whether the edge is good
+// (part of the acyclic graph).
+func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderError, bool) {
+	old := from.node.out.Load()
+	if e := old.get(to); e != nil {
+		if rankBad && !e.rankReported.Load() {
+			e.rankReported.Store(true)
+			return single(ErrRank, from, to, gid, pcs), !e.bad
+		}
+		return nil, !e.bad
+	}
+	e := &edge{from: from, to: to, gid: gid, pcs: pcs}
+	var r *OrderError
+	if rankBad {
+		e.bad = true
+		e.rankReported.Store(true)
+		r = single(ErrRank, from, to, gid, pcs)
+	} else if path := findPath(to, from); path != nil {
+		e.bad = true
+		r = &OrderError{Kind: ErrInversion}
+		for _, pe := range path {
+			r.Edges = append(r.Edges, Edge{From: pe.from.String(), To: pe.to.String(), Goroutine: pe.gid, pcs: pe.pcs})
+		}
+		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs})
+	}
+	from.node.out.Store(old.with(to, e))
+	if to.node.in == nil {
+		to.node.in = make(map[*Class]struct{})
+	}
+	to.node.in[from] = struct{}{}
+	graph.edges++
+	return r, !e.bad
+}
+
+// findPath returns the shortest path of good edges from start to target,
+// or nil. Breadth-first, so reports show the tightest cycle.
+func findPath(start, target *Class) []*edge {
+	via := map[*Class]*edge{start: nil}
+	queue := []*Class{start}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for next, e := range n.node.out.Load().all {
+			if e.bad {
+				continue
+			}
+			if _, seen := via[next]; seen {
+				continue
+			}
+			via[next] = e
+			if next == target {
+				var path []*edge
+				for c := target; c != start; c = via[c].from {
+					path = append(path, via[c])
+				}
+				for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
+					path[i], path[j] = path[j], path[i]
+				}
+				return path
+			}
+			queue = append(queue, next)
+		}
+	}
+	return nil
+}
+
+// dropClass unlinks a per-instance class whose mutex was collected.
+func dropClass(c *Class) {
+	graph.mu.Lock()
+	for from := range c.node.in {
+		from.node.out.Store(from.node.out.Load().without(c))
+		graph.edges--
+	}
+	for to := range c.node.out.Load().all {
+		delete(to.node.in, c)
+		graph.edges--
+	}
+	c.node.in = nil
+	c.node.out.Store(nil)
+	graph.mu.Unlock()
+	liveInstances.Add(-1)
+}
+
+// Stats returns a snapshot of the checker's counters. In production builds
+// it returns the zero CheckerStats.
+func Stats() CheckerStats {
+	graph.mu.Lock()
+	edges := graph.edges
+	graph.mu.Unlock()
+	return CheckerStats{
+		Enabled:         true,
+		FastGoroutineID: goidOffset >= 0,
+		Edges:           edges,
+		InstanceClasses: liveInstances.Load(),
+		Reports:         reportCount.Load(),
+	}
+}
+
+// report delivers err to the installed handler, or panics with it.
+func report(err *OrderError) {
+	if p := handler.Load(); p != nil {
+		(*p)(err)
+		return
+	}
+	panic(err)
+}

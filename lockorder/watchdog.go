@@ -1,0 +1,62 @@
+package lockorder
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// ErrWatchdogRunning is returned by SetWatchdog while a watchdog runs.
+var ErrWatchdogRunning = errors.New("lockorder: a watchdog is already running; stop it first")
+
+// A Report is a watchdog finding: a lock held, or waited for, longer than
+// the threshold.
+type Report struct {
+	Class     string
+	Goroutine int64 // the holder, or the waiter when Waiting
+	// Waiting is true when Goroutine has been waiting for the lock (and
+	// still is), false when it has been holding it.
+	Waiting bool
+	// For is how long, measured with the watchdog's coarse clock (one
+	// tick, a quarter of the threshold, of precision).
+	For time.Duration
+	// Stack is Goroutine's stack when it started to wait or acquired.
+	Stack string
+	// For a wait: a goroutine holding the lock (0 if none was recorded,
+	// e.g. it was acquired before the watchdog started) and its
+	// acquisition stack.
+	HolderGoroutine int64
+	HolderStack     string
+}
+
+// String returns a multi-line description of r.
+func (r Report) String() string {
+	var b strings.Builder
+	verb := "held"
+	if r.Waiting {
+		verb = "waited for"
+	}
+	fmt.Fprintf(&b, "lock %s %s for %v by goroutine %d, at:\n%s", r.Class, verb, r.For, r.Goroutine, indent(r.Stack))
+	if r.Waiting && r.HolderGoroutine != 0 {
+		fmt.Fprintf(&b, "held by goroutine %d, acquired at:\n%s", r.HolderGoroutine, indent(r.HolderStack))
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func indent(s string) string {
+	if s == "" {
+		return "        (no stack recorded)\n"
+	}
+	return "        " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n        ") + "\n"
+}
+
+func validateWatchdog(threshold time.Duration, f func(Report)) error {
+	if threshold <= 0 {
+		return fmt.Errorf("lockorder: SetWatchdog: threshold must be positive, got %v", threshold)
+	}
+	if f == nil {
+		return errors.New("lockorder: SetWatchdog: nil report function")
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package spawn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Rejection reasons. A task refused by Go, TryGo, GoKey or Submit never runs
+// and is counted in Stats.Rejected; the returned error matches exactly one of
+// these with errors.Is (or is a context error, see Go).
+var (
+	// ErrSaturated means MaxConcurrent tasks are running, the queue is full
+	// and the caller may not wait: it called TryGo, or MaxWaiters callers
+	// are already waiting.
+	ErrSaturated = errors.New("spawn: saturated")
+
+	// ErrRateLimited means the admission rate set by WithRate was exceeded
+	// and the caller could not wait for a token.
+	ErrRateLimited = errors.New("spawn: admission rate exceeded")
+
+	// ErrKeyLimit means GoKey's key already has maxPerKey tasks running,
+	// queued or waiting, or the key is new and the key table is full.
+	ErrKeyLimit = errors.New("spawn: per-key limit reached")
+
+	// ErrOverloaded means the overload guard last saw the process above one
+	// of its thresholds (heap bytes or goroutines).
+	ErrOverloaded = errors.New("spawn: process overloaded")
+
+	// ErrClosed means Shutdown has been called: the spawner admits nothing.
+	ErrClosed = errors.New("spawn: spawner is shut down")
+
+	// ErrWouldDeadlock means a task of this spawner called Go or GoKey on
+	// it, with the task's own context (or one derived from it), while the
+	// spawner was full. Waiting would hold the caller's slot while it waits
+	// for a slot, which deadlocks once every running task does the same.
+	ErrWouldDeadlock = errors.New("spawn: task would wait for room in its own spawner")
+)
+
+// Why an admitted task ended without succeeding.
+var (
+	// ErrShutdown is the cause given to tasks that Shutdown gave up on: a
+	// queued task is resolved with it without running, and a running task's
+	// context is canceled with it as the cause.
+	ErrShutdown = errors.New("spawn: canceled by shutdown")
+
+	// ErrTaskTimeout is the context cause of a task whose WithTaskTimeout
+	// deadline passed. Errors reported for such tasks match both it and
+	// context.DeadlineExceeded.
+	ErrTaskTimeout = errors.New("spawn: task timeout")
+
+	// ErrPanic matches every *PanicError with errors.Is.
+	ErrPanic = errors.New("spawn: task panicked")
+
+	// ErrGoexit is the Value of the *PanicError reported for a task that
+	// called runtime.Goexit (for example through t.FailNow) instead of
+	// returning. Such a task is counted as Panicked.
+	ErrGoexit = errors.New("spawn: task called runtime.Goexit")
+)
+
+// Preallocated variants that say more precisely why, so that rejecting
+// costs no allocation. Each matches its sentinel with errors.Is.
+var (
+	errWaitersFull = fmt.Errorf("%w: MaxWaiters callers already wait", ErrSaturated)
+	errKeyBusy     = fmt.Errorf("%w: key has maxPerKey tasks admitted", ErrKeyLimit)
+	errKeyTable    = fmt.Errorf("%w: key table is full", ErrKeyLimit)
+	errRateTooLate = fmt.Errorf("%w: next token is due after the context deadline", ErrRateLimited)
+	errNilTask     = errors.New("spawn: nil task")
+	errTimedOut    = fmt.Errorf("%w: %w", context.DeadlineExceeded, ErrTaskTimeout)
+	errCanceled    = fmt.Errorf("spawn: task canceled: %w", context.Canceled)
+
+	errShutdownRunning = fmt.Errorf("%w: %w", context.Canceled, ErrShutdown)
+)
+
+// PanicError is the error of a task that panicked or called runtime.Goexit.
+// It matches ErrPanic with errors.Is, and the panic value with errors.Is or
+// errors.As when that value is an error.
+type PanicError struct {
+	// Value is what the task passed to panic, or ErrGoexit.
+	Value any
+	// Stack is the panicking goroutine's stack, captured inside the
+	// deferred recover, so it shows where the panic happened.
+	Stack []byte
+}
+
+// Error returns the panic value and the stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("spawn: task panicked: %v\n\n%s", e.Value, e.Stack)
+}
+
+// Is reports whether target is ErrPanic.
+func (e *PanicError) Is(target error) bool { return target == ErrPanic }
+
+// Unwrap returns the panic value if it is an error, else nil.
+func (e *PanicError) Unwrap() error {
+	if err, ok := e.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// ctxError returns ctx's error, wrapping context.Cause(ctx) as well when the
+// cause says more, so that callers can match either with errors.Is.
+func ctxError(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}

@@ -1,0 +1,122 @@
+package spawn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/garrison-go/garrison/spawn"
+)
+
+func ExampleSpawner_Go() {
+	s, err := spawn.New(spawn.WithMaxConcurrent(8), spawn.WithQueue(64))
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	ctx := context.Background()
+	var total atomic.Int64
+	for i := 1; i <= 100; i++ {
+		// Go waits for room (at most until ctx is done) instead of
+		// starting a goroutine per item.
+		if err := s.Go(ctx, func(context.Context) error {
+			total.Add(int64(i))
+			return nil
+		}); err != nil {
+			fmt.Println("rejected:", err)
+		}
+	}
+	if err := s.Wait(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println(total.Load(), s.Stats().Succeeded)
+	// Output: 5050 100
+}
+
+func ExampleSpawner_TryGo() {
+	s, err := spawn.New(spawn.WithMaxConcurrent(1), spawn.WithQueue(0))
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	release := make(chan struct{})
+	_ = s.TryGo(func(context.Context) error { <-release; return nil })
+
+	// The spawner is full: shed the work instead of piling it up.
+	err = s.TryGo(func(context.Context) error { return nil })
+	fmt.Println(errors.Is(err, spawn.ErrSaturated))
+	close(release)
+	// Output: true
+}
+
+func ExampleSubmit() {
+	s, err := spawn.New()
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	ctx := context.Background()
+	h, err := spawn.Submit(ctx, s, func(context.Context) (string, error) {
+		return "hello", nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	v, err := h.Wait(ctx)
+	fmt.Println(v, err)
+
+	// A panic comes back as an error carrying the value and the stack.
+	h2, _ := spawn.Submit(ctx, s, func(context.Context) (int, error) { panic("boom") })
+	_, err = h2.Wait(ctx)
+	var pe *spawn.PanicError
+	fmt.Println(errors.Is(err, spawn.ErrPanic), errors.As(err, &pe) && pe.Value == "boom")
+	// Output:
+	// hello <nil>
+	// true true
+}
+
+func ExampleSpawner_GoKey() {
+	// Each tenant may have 2 tasks in the spawner; at most 1000 tenants
+	// are tracked at once.
+	s, err := spawn.New(spawn.WithPerKey(2, 1000))
+	if err != nil {
+		panic(err)
+	}
+	defer s.Shutdown(context.Background())
+
+	ctx := context.Background()
+	release := make(chan struct{})
+	block := func(context.Context) error { <-release; return nil }
+	fmt.Println(s.GoKey(ctx, "tenant-a", block))
+	fmt.Println(s.GoKey(ctx, "tenant-a", block))
+	fmt.Println(s.GoKey(ctx, "tenant-a", block))
+	fmt.Println(s.GoKey(ctx, "tenant-b", block))
+	close(release)
+	// Output:
+	// <nil>
+	// <nil>
+	// spawn: per-key limit reached: key has maxPerKey tasks admitted
+	// <nil>
+}
+
+func ExampleSpawner_Shutdown() {
+	s, err := spawn.New(spawn.WithMaxConcurrent(2))
+	if err != nil {
+		panic(err)
+	}
+	var done atomic.Int64
+	for range 10 {
+		_ = s.TryGo(func(context.Context) error { done.Add(1); return nil })
+	}
+	// Shutdown refuses new work, lets admitted work finish and returns
+	// once no goroutine of the spawner is left.
+	if err := s.Shutdown(context.Background()); err != nil {
+		panic(err)
+	}
+	fmt.Println(done.Load(), s.TryGo(func(context.Context) error { return nil }))
+	// Output: 10 spawn: spawner is shut down
+}

@@ -1,0 +1,80 @@
+package spawn
+
+// Stats is a snapshot of a spawner's counters and gauges. Counters only
+// grow. Every task passed to Go, TryGo, GoKey or Submit is counted in
+// Submitted and ends in exactly one of Succeeded, Failed, Panicked,
+// Rejected, Canceled or TimedOut, so whenever the spawner is quiescent
+// (callers parked in Go may be waiting meanwhile)
+//
+//	Submitted == Succeeded+Failed+Panicked+Rejected+Canceled+TimedOut+Running+Queued
+//
+// The fields are read one by one without stopping the spawner, so a
+// snapshot taken while tasks come and go is only approximately consistent.
+type Stats struct {
+	// Submitted counts every task passed in, admitted or not, from the
+	// moment it is admitted or rejected: a caller still waiting in Go,
+	// GoKey or Submit is counted in Waiting only.
+	Submitted int64
+	// Started counts tasks that began to run.
+	Started int64
+	// Succeeded counts tasks that returned nil in time.
+	Succeeded int64
+	// Failed counts tasks that returned an error in time.
+	Failed int64
+	// Panicked counts tasks that panicked or called runtime.Goexit.
+	Panicked int64
+	// Rejected counts tasks refused synchronously, which never ran.
+	Rejected int64
+	// Canceled counts admitted tasks dropped before running (Cancel, a done
+	// submit context, Shutdown) and running tasks whose context was
+	// canceled (Cancel, Shutdown) before they returned.
+	Canceled int64
+	// TimedOut counts tasks still running when their WithTaskTimeout
+	// deadline passed, whatever they returned.
+	TimedOut int64
+
+	// Running is the number of tasks running now (at most MaxConcurrent).
+	Running int
+	// Queued is the number of admitted tasks not yet started.
+	Queued int
+	// Waiting is the number of callers parked in Go, GoKey or Submit.
+	Waiting int
+	// Keys is the number of keys in the WithPerKey table.
+	Keys int
+	// Workers is the number of worker goroutines alive, zero when idle.
+	Workers int
+	// Overloaded is the overload guard's last verdict.
+	Overloaded bool
+}
+
+// Stats returns a snapshot of s's counters and gauges. It does not block.
+func (s *Spawner) Stats() Stats {
+	// Read what ends tasks before what starts them, so that the derived
+	// gauges (Running, Queued) are never negative.
+	st := Stats{
+		Succeeded: s.succeeded.Load(),
+		Failed:    s.failed.Load(),
+		Panicked:  s.panicked.Load(),
+		TimedOut:  s.timedOut.Load(),
+	}
+	canceledRun := s.canceledRun.Load()
+	st.Canceled = canceledRun + s.canceledQueued.Load()
+	st.Rejected = s.rejected.Load()
+	pending := s.pending()
+	st.Started = s.started.Load()
+	st.Submitted = s.submitted.Load()
+
+	running := st.Started - (st.Succeeded + st.Failed + st.Panicked + st.TimedOut + canceledRun)
+	running = min(max(running, 0), pending)
+	st.Running = int(running)
+	st.Queued = int(pending - running)
+	st.Waiting = int(s.waiting.Load())
+	st.Workers = int(s.workers.Load())
+	if s.keys != nil {
+		st.Keys = int(s.keys.size.Load())
+	}
+	if s.guard != nil {
+		st.Overloaded = s.guard.over.Load()
+	}
+	return st
+}
