@@ -16,6 +16,7 @@ require (
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/sourcegraph/conc v0.3.0
 	go.uber.org/ratelimit v0.3.1
+	golang.org/x/net v0.58.0
 	golang.org/x/sync v0.22.0
 	golang.org/x/time v0.15.0
 )

@@ -2,9 +2,9 @@
 // last '/'-element of each benchmark name is the implementation:
 // xtime (golang.org/x/time/rate), uber (go.uber.org/ratelimit), sethvargo
 // (github.com/sethvargo/go-limiter memorystore), xtime-map (a mutex-guarded
-// map of x/time/rate limiters), raw (net.Listener), semaphore (a minimal
-// blocking-semaphore listener in the manner of netutil.LimitListener),
-// garrison.
+// map of x/time/rate limiters), raw (net.Listener), netutil
+// (golang.org/x/net/netutil.LimitListener), semaphore (the same design in a
+// few lines, whose conn can be unwrapped), garrison.
 package limiterbench
 
 import (
@@ -20,6 +20,7 @@ import (
 	"github.com/garrison-go/garrison/limiter"
 	"github.com/sethvargo/go-limiter/memorystore"
 	"go.uber.org/ratelimit"
+	"golang.org/x/net/netutil"
 	"golang.org/x/time/rate"
 )
 
@@ -295,7 +296,7 @@ func (l *semListener) Accept() (net.Conn, error) {
 // garrison-full adds a per-IP cap, a per-IP accept rate and a first-byte
 // timeout to the defaults.
 func BenchmarkAccept(b *testing.B) {
-	for _, impl := range []string{"raw", "semaphore", "garrison", "garrison-full"} {
+	for _, impl := range []string{"raw", "netutil", "semaphore", "garrison", "garrison-full"} {
 		b.Run("loopback/"+impl, func(b *testing.B) {
 			inner, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -303,6 +304,8 @@ func BenchmarkAccept(b *testing.B) {
 			}
 			var l net.Listener = inner
 			switch impl {
+			case "netutil":
+				l = netutil.LimitListener(inner, limiter.DefaultMaxConns)
 			case "semaphore":
 				l = &semListener{Listener: inner, sem: make(chan struct{}, limiter.DefaultMaxConns)}
 			case "garrison":
@@ -335,9 +338,11 @@ func BenchmarkAccept(b *testing.B) {
 					_ = nc.NetConn().(*net.TCPConn).SetLinger(0)
 				} else if tc, ok := s.(*net.TCPConn); ok {
 					_ = tc.SetLinger(0)
-				} else {
-					_ = s.(*semConn).Conn.(*net.TCPConn).SetLinger(0)
+				} else if sc, ok := s.(*semConn); ok {
+					_ = sc.Conn.(*net.TCPConn).SetLinger(0)
 				}
+				// netutil's conn hides the *net.TCPConn (golang/go#64830):
+				// only the client's linger applies, and its reset is enough.
 				_ = c.Close()
 				_ = s.Close()
 			}
