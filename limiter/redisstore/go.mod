@@ -2,10 +2,8 @@ module github.com/garrison-go/garrison/limiter/redisstore
 
 go 1.25.0
 
-replace github.com/garrison-go/garrison => ../..
-
 require (
-	github.com/garrison-go/garrison v0.0.0-00010101000000-000000000000
+	github.com/garrison-go/garrison v0.2.0
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
