@@ -12,8 +12,10 @@ import (
 // case task never runs: ErrClosed, ErrOverloaded, ErrRateLimited,
 // ErrSaturated when MaxWaiters callers already wait, ErrWouldDeadlock when
 // the caller is a task of this spawner (see below), ctx's error wrapping
-// context.Cause(ctx) when ctx is or becomes done first, or an error for a
-// nil task.
+// context.Cause(ctx) when ctx is already done (checked first: a done ctx
+// fails at once even if there is room) or becomes done first,
+// ErrNilContext for a nil ctx, or an error for a nil task or a nil
+// spawner.
 //
 // Once callers wait, room is handed to them when the admitted tasks drop to
 // MaxConcurrent plus half the queue, not at every finished task: a waiting
@@ -21,28 +23,38 @@ import (
 // free places (which TryGo may take).
 //
 // An admitted task ends in exactly one state of Stats: Panicked if it
-// panicked or called runtime.Goexit; else, if its context ended before it
-// returned, TimedOut (task timeout) or Canceled (Shutdown giving up, or
-// Handle.Cancel), whatever it returned; else Failed or Succeeded by its
-// error. Tasks dropped before running are Canceled.
+// panicked or called runtime.Goexit (see PanicError for where the panic is
+// reported); else, if its context ended before it returned, TimedOut (task
+// timeout) or Canceled (Shutdown giving up, or Handle.Cancel), whatever it
+// returned; else Failed or Succeeded by its error. Tasks dropped before
+// running are Canceled. Go reports no task error: use a Group to get the
+// errors of a batch back, or Submit for one task's result.
 //
-// The task's context is not derived from ctx: ctx bounds only the wait to
-// be admitted and the time spent queued (a task whose ctx is done when a
-// worker picks it up is canceled without running). The task's context
-// carries the task timeout, is canceled if Shutdown gives up waiting, and
-// marks the task as belonging to this spawner: a task that calls Go with
-// that context (or one derived from it) while the spawner is full gets
-// ErrWouldDeadlock instead of waiting for a slot it may itself be holding.
-// A task that calls Go with an unrelated context is not recognized.
+// The task's context carries ctx's values (request ids, trace spans) but
+// not its cancellation: ctx bounds only the wait to be admitted and the
+// time spent queued (a task whose ctx is done when a worker picks it up is
+// canceled without running, unless ctx is the context of a task of this
+// spawner: a child is never dropped because its parent returned). Carrying
+// the values costs no allocation per task for a batch submitted with one
+// ctx (see the package doc). The task's context carries the task timeout,
+// is canceled if Shutdown gives up waiting, and marks the task as belonging
+// to this spawner: a task that calls Go with that context (or one derived
+// from it) while the spawner is full gets ErrWouldDeadlock instead of
+// waiting for a slot it may itself be holding. A task that calls Go with an
+// unrelated context is not recognized.
 func (s *Spawner) Go(ctx context.Context, task func(context.Context) error) error {
-	return s.submit(ctx, job{fn: task, ctx: ctx}, "", false, true)
+	return s.submitCtx(ctx, job{fn: task, ctx: ctx}, "", false)
 }
 
 // TryGo runs task on a worker if the spawner can admit it right now. It
 // never blocks: it returns nil once the task is admitted, or ErrSaturated,
 // ErrRateLimited, ErrOverloaded or ErrClosed. Rejection costs a few atomic
-// operations and no allocation.
+// operations and no allocation. The task's context carries no submitter's
+// values.
 func (s *Spawner) TryGo(task func(context.Context) error) error {
+	if s == nil {
+		return errNilSpawner
+	}
 	return s.submit(context.Background(), job{fn: task}, "", false, false)
 }
 
@@ -52,40 +64,70 @@ func (s *Spawner) TryGo(task func(context.Context) error) error {
 // ErrKeyLimit rather than waiting, as is a new key when the key table is
 // full. Without WithPerKey the key is ignored.
 func (s *Spawner) GoKey(ctx context.Context, key string, task func(context.Context) error) error {
-	return s.submit(ctx, job{fn: task, ctx: ctx}, key, s.keys != nil, true)
+	return s.submitCtx(ctx, job{fn: task, ctx: ctx}, key, true)
 }
 
-// submit admits j or says why not, waiting for room or a rate token within
-// ctx if wait is set. key counts against the per-key limits if keyed.
+// TryGoKey is GoKey that never blocks, as TryGo is to Go: it returns nil
+// once the task is admitted, or ErrKeyLimit, ErrSaturated, ErrRateLimited,
+// ErrOverloaded or ErrClosed.
+func (s *Spawner) TryGoKey(key string, task func(context.Context) error) error {
+	if s == nil {
+		return errNilSpawner
+	}
+	return s.submit(context.Background(), job{fn: task}, key, s.keys != nil, false)
+}
+
+// submitCtx is submit for the calls that wait within a caller's ctx.
+func (s *Spawner) submitCtx(ctx context.Context, j job, key string, keyed bool) error {
+	if s == nil {
+		return errNilSpawner
+	}
+	if ctx == nil {
+		return s.reject(ErrNilContext)
+	}
+	return s.submit(ctx, j, key, keyed && s.keys != nil, true)
+}
+
+// submit admits j or says why not, counting the rejection.
 //
 // The task is counted in Submitted only once it is admitted or rejected, so
 // that a caller parked for room or a rate token, which is in none of the
 // end states yet, does not break the accounting invariant of Stats.
 func (s *Spawner) submit(ctx context.Context, j job, key string, keyed, wait bool) error {
+	if err := s.admit(ctx, &j, key, keyed, wait); err != nil {
+		return s.reject(err)
+	}
+	return nil
+}
+
+// admit admits j or says why not, waiting for room or a rate token within
+// ctx if wait is set, and dispatches it. key counts against the per-key
+// limits if keyed. A rejection is not counted: the caller does that.
+func (s *Spawner) admit(ctx context.Context, j *job, key string, keyed, wait bool) error {
 	if j.fn == nil && j.h == nil {
-		return s.reject(errNilTask)
+		return errNilTask
 	}
 	if s.state.Load()&closedBit != 0 {
-		return s.reject(ErrClosed)
+		return ErrClosed
 	}
 	if ctx.Err() != nil {
-		return s.reject(ctxError(ctx))
+		return ctxError(ctx)
 	}
 	if s.guard != nil && s.guard.overloaded() {
-		return s.reject(ErrOverloaded)
+		return ErrOverloaded
 	}
 	if s.limiter != nil && !s.limiter.Allow() {
 		if !wait {
-			return s.reject(ErrRateLimited)
+			return ErrRateLimited
 		}
 		if err := s.waitRate(ctx); err != nil {
-			return s.reject(err)
+			return err
 		}
 	}
 	if keyed {
 		e, err := s.keys.acquire(key)
 		if err != nil {
-			return s.reject(err)
+			return err
 		}
 		j.key = e
 	}
@@ -99,11 +141,12 @@ func (s *Spawner) submit(ctx context.Context, j job, key string, keyed, wait boo
 	if err != nil {
 		if j.key != nil {
 			s.keys.release(j.key)
+			j.key = nil
 		}
-		return s.reject(err)
+		return err
 	}
 	s.submitted.Add(1)
-	s.dispatch(j, n)
+	s.dispatch(*j, n)
 	return nil
 }
 
@@ -262,6 +305,8 @@ func (s *Spawner) signalRoom() bool {
 	}
 }
 
+// isOwnTask reports whether ctx is (derived from) the context of a task of
+// s.
 func (s *Spawner) isOwnTask(ctx context.Context) bool {
 	owner, _ := ctx.Value(ctxKey{}).(*Spawner)
 	return owner == s

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"runtime/debug"
+
+	"github.com/garrison-go/garrison/internal/panics"
 )
 
 // outcome is the single accounted state a task ends in.
@@ -19,35 +20,64 @@ const (
 	canceledQueued  // resolved without ever running
 )
 
-// execute runs one admitted job and accounts for it exactly once.
-func (s *Spawner) execute(j *job) {
+// Who claimed a runner job: the worker that dequeued it, or a task that
+// waited for it and ran it itself (see Handle.Wait and Group.Wait).
+const (
+	unclaimed uint32 = iota
+	claimedByWorker
+	claimedByHelper
+)
+
+// execute runs one dequeued job, unless a waiting task already ran it, and
+// then releases its admission slot.
+func (s *Spawner) execute(j *job, w *workerState) {
+	// Deferred, so that the slot is released after a task that called
+	// runtime.Goexit too (run has accounted for it by then).
+	defer s.release(j)
+	if j.h == nil || j.h.claim(claimedByWorker) {
+		s.run(j, w)
+	}
+}
+
+// run runs one admitted job and accounts for it exactly once; it does not
+// release the job's admission slot (see release). w may be nil when the job
+// runs on the goroutine of a task that helps while it waits.
+func (s *Spawner) run(j *job, w *workerState) {
 	if s.forced.Load() {
-		s.end(j, canceledQueued, ErrShutdown)
+		s.account(j, canceledQueued, ErrShutdown)
 		return
 	}
-	if j.ctx != nil && j.ctx.Err() != nil {
-		s.end(j, canceledQueued, ctxError(j.ctx))
+	// A queued task whose submitter gave up is dropped, unless the
+	// submitter is a task of this spawner: a task's context ends when the
+	// task returns, and a child it started must not vanish because its
+	// parent did not wait for it. The check costs nothing for a live ctx.
+	if j.ctx != nil && j.ctx.Err() != nil && !s.isOwnTask(j.ctx) {
+		s.account(j, canceledQueued, ctxError(j.ctx))
 		return
 	}
-	ctx := s.taskCtx
+	var ctx context.Context
 	var cancel context.CancelFunc
 	if s.cfg.taskTimeout > 0 {
 		// Only here does a task cost a context allocation and a timer.
-		ctx, cancel = context.WithTimeoutCause(ctx, s.cfg.taskTimeout, ErrTaskTimeout)
+		var base context.Context
+		if j.h != nil {
+			base = j.h.base(s, j.ctx, w)
+		} else {
+			base = s.valuesFor(j.ctx, w)
+		}
+		ctx, cancel = context.WithTimeoutCause(base, s.cfg.taskTimeout, ErrTaskTimeout)
 	}
 	if j.h != nil {
-		var timeoutCtx context.Context
-		if cancel != nil {
-			timeoutCtx = ctx
-		}
 		var ok bool
-		if ctx, ok = j.h.begin(s, timeoutCtx); !ok {
+		if ctx, ok = j.h.begin(s, ctx); !ok {
 			if cancel != nil {
 				cancel()
 			}
-			s.end(j, canceledQueued, errCanceled)
+			s.account(j, canceledQueued, errCanceled)
 			return
 		}
+	} else if ctx == nil {
+		ctx = s.valuesFor(j.ctx, w)
 	}
 	s.started.Add(1)
 	returned := false
@@ -56,19 +86,20 @@ func (s *Spawner) execute(j *job) {
 			return
 		}
 		// The task panicked, or called runtime.Goexit, in which case
-		// recover returns nil and the worker goroutine keeps unwinding
-		// after this function (worker's deferred function replaces it).
-		pe := &PanicError{Value: recover(), Stack: debug.Stack()}
-		if pe.Value == nil {
-			pe.Value = ErrGoexit
-		}
+		// recover returns nil and this goroutine keeps unwinding after
+		// this function (worker's deferred function replaces it).
+		pe := panics.New("spawn: task", recover())
 		if cancel != nil {
 			cancel()
 		}
 		if f := s.cfg.hooks.OnPanic; f != nil {
 			f(pe)
+		} else if j.h == nil {
+			// Nobody waits for a Go task's result: without a hook, the
+			// log is the only owner left.
+			panics.Report(pe)
 		}
-		s.end(j, panicked, pe)
+		s.account(j, panicked, pe)
 	}()
 	var err error
 	if j.h != nil {
@@ -102,13 +133,16 @@ func (s *Spawner) execute(j *job) {
 	if cancel != nil {
 		cancel()
 	}
-	s.end(j, oc, err)
+	s.account(j, oc, err)
 }
 
-// end accounts for a job that ended in oc, resolves its handle and key, and
-// releases its admission slot last, so that once Wait sees no admitted task
-// every counter, handle and hook is settled.
-func (s *Spawner) end(j *job, oc outcome, err error) {
+// account counts a job that ended in oc, resolves its handle and calls
+// OnDone. The job's admission slot is released afterwards by release, so
+// that once Wait sees no admitted task every counter, handle and hook is
+// settled. A job run by a helping task is accounted on the helper, and its
+// slot released when a worker dequeues it; the helper is itself a running
+// task, so Wait cannot see the spawner idle in between.
+func (s *Spawner) account(j *job, oc outcome, err error) {
 	switch oc {
 	case succeeded:
 		s.succeeded.Add(1)
@@ -126,11 +160,15 @@ func (s *Spawner) end(j *job, oc outcome, err error) {
 	if j.h != nil {
 		j.h.end(err)
 	}
-	if j.key != nil {
-		s.keys.release(j.key)
-	}
 	if f := s.cfg.hooks.OnDone; f != nil {
 		f(err)
+	}
+}
+
+// release gives back the admission slot (and key) of a dequeued job.
+func (s *Spawner) release(j *job) {
+	if j.key != nil {
+		s.keys.release(j.key)
 	}
 	n := s.state.Add(-1) &^ closedBit
 	if n <= s.lowWater && s.roomWaiting.Load() > 0 && s.signalRoom() {
@@ -142,4 +180,22 @@ func (s *Spawner) end(j *job, oc outcome, err error) {
 	if n == 0 {
 		s.quiet.broadcast()
 	}
+}
+
+// drop resolves a dequeued job without running it (Shutdown giving up).
+func (s *Spawner) drop(j *job, err error) {
+	if j.h == nil || j.h.claim(claimedByWorker) {
+		s.account(j, canceledQueued, err)
+	}
+	s.release(j)
+}
+
+// runInline runs j on the calling task's goroutine without an admission
+// slot: the caller is a running task of s that would otherwise wait for a
+// slot it may itself be holding. The caller's slot covers the work, so the
+// cap on running tasks holds. The task is counted as submitted and ends in
+// one state like any other.
+func (s *Spawner) runInline(j *job) {
+	s.submitted.Add(1)
+	s.run(j, nil)
 }

@@ -4,34 +4,83 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/garrison-go/garrison/internal/ctxerr"
 )
 
-// Wait blocks until no task is running or queued, or ctx is done, in which
-// case it returns ctx's error wrapping context.Cause(ctx). Tasks submitted
-// meanwhile extend the wait. Wait does not stop admissions, and idle workers
-// may linger up to the idle timeout after it returns (Shutdown ends them).
-// Called with the context of one of this spawner's tasks it returns
-// ErrWouldDeadlock, since it would wait for its caller.
+// Wait blocks until no task of the whole spawner is running or queued, or
+// ctx is done, in which case it returns ctx's error wrapping
+// context.Cause(ctx). Tasks submitted meanwhile extend the wait, so on a
+// spawner shared with other traffic Wait may never return: to wait for a
+// batch of one's own, and get its errors and panics back, use a Group
+// (NewGroup) on the spawner. Wait reports no task error. It does not stop
+// admissions, and idle workers may linger up to the idle timeout after it
+// returns (Shutdown ends them). Called with the context of one of this
+// spawner's tasks it returns ErrWouldDeadlock, since it would wait for its
+// caller.
 func (s *Spawner) Wait(ctx context.Context) error {
+	if s == nil {
+		return errNilSpawner
+	}
+	if err := ctxerr.Check(ctx); err != nil {
+		return err
+	}
 	if s.isOwnTask(ctx) {
 		return ErrWouldDeadlock
 	}
 	return s.await(ctx, func() bool { return s.pending() == 0 })
 }
 
-// Shutdown stops admissions (submissions from now on get ErrClosed, callers
-// waiting in Go are woken with ErrClosed), then waits for queued and running
-// tasks to finish and for every worker goroutine to exit, and returns nil.
+// Shutdown is the graceful stop: it stops admissions (submissions from now
+// on get ErrClosed, callers waiting in Go are woken with ErrClosed), then
+// waits for queued and running tasks to finish and for every worker
+// goroutine to exit, and returns nil.
 //
-// If ctx ends first, Shutdown gives up: it cancels running tasks' contexts
-// with cause ErrShutdown, resolves every still-queued task with ErrShutdown
-// without running it (counted as Canceled), and returns ctx's error wrapping
-// context.Cause(ctx). Tasks that ignore their context are then still
-// running; call Wait or Shutdown again to wait for them. Calling Shutdown
-// again after it returned nil returns nil at once. Called with the context
-// of one of this spawner's tasks it stops admissions and returns
-// ErrWouldDeadlock at once, since it would wait for its caller.
+// If ctx ends first, Shutdown gives up and does what Close does: it cancels
+// running tasks' contexts with cause ErrShutdown, resolves every
+// still-queued task with ErrShutdown without running it (counted as
+// Canceled), and returns ctx's error wrapping context.Cause(ctx). Tasks that
+// ignore their context are then still running; call Wait or Shutdown again
+// to wait for them. Calling Shutdown again after it returned nil returns
+// nil at once. Called with the context of one of this spawner's tasks it
+// stops admissions and returns ErrWouldDeadlock at once, since it would
+// wait for its caller.
 func (s *Spawner) Shutdown(ctx context.Context) error {
+	if s == nil {
+		return errNilSpawner
+	}
+	if ctx == nil {
+		return ErrNilContext
+	}
+	s.stopAdmissions()
+	if s.isOwnTask(ctx) {
+		return ErrWouldDeadlock
+	}
+	err := s.await(ctx, func() bool { return s.pending() == 0 && s.workers.Load() == 0 })
+	if err == nil {
+		return nil
+	}
+	s.force()
+	return err
+}
+
+// Close is the immediate stop: it stops admissions as Shutdown does,
+// cancels running tasks' contexts with cause ErrShutdown, resolves every
+// queued task with ErrShutdown without running it (counted as Canceled),
+// and returns nil without waiting. Running tasks finish on their own, and
+// worker goroutines exit once they have; call Shutdown afterwards to wait
+// for that. Close may be called any number of times, and from a task.
+func (s *Spawner) Close() error {
+	if s == nil {
+		return errNilSpawner
+	}
+	s.stopAdmissions()
+	s.force()
+	return nil
+}
+
+// stopAdmissions closes the spawner to new tasks, once.
+func (s *Spawner) stopAdmissions() {
 	s.closeOnce.Do(func() {
 		// Admission increments state and then checks closedBit in the
 		// same word, so after this Or no task can be admitted, and every
@@ -50,13 +99,11 @@ func (s *Spawner) Shutdown(ctx context.Context) error {
 			break
 		}
 	})
-	if s.isOwnTask(ctx) {
-		return ErrWouldDeadlock
-	}
-	err := s.await(ctx, func() bool { return s.pending() == 0 && s.workers.Load() == 0 })
-	if err == nil {
-		return nil
-	}
+}
+
+// force gives up on the admitted tasks: running ones are canceled, queued
+// ones dropped.
+func (s *Spawner) force() {
 	s.forced.Store(true)
 	// Cancel the registered Submit contexts before the base context: an
 	// unregistered one reports the base's cancellation in Err, and must
@@ -68,9 +115,9 @@ func (s *Spawner) Shutdown(ctx context.Context) error {
 	for {
 		j, ok := s.q.pop()
 		if !ok {
-			return err
+			return
 		}
-		s.end(&j, canceledQueued, ErrShutdown)
+		s.drop(&j, ErrShutdown)
 	}
 }
 

@@ -19,20 +19,28 @@ const closedBit = 1 << 62
 // through the queue, so admitting a Go task allocates nothing.
 type job struct {
 	fn  func(context.Context) error // the task of Go, TryGo and GoKey
-	h   runner                      // the task of Submit; fn is nil then
-	ctx context.Context             // the submit context; nil for TryGo
+	h   runner                      // the task of Submit or a Group; fn is nil then
+	ctx context.Context             // the submit context, whose values the task sees; nil for TryGo
 	key *keyEntry                   // the GoKey key, when keys are tracked
 }
 
-// runner is what a Submit handle does for the worker that runs it.
+// runner is a task with its own state: a Submit handle or a Group task.
+// Its job may be run by the worker that dequeues it or, earlier, by a task
+// that waits for it (help-while-waiting); claim decides which, once.
 type runner interface {
-	// begin moves the handle to running and returns the task's context:
-	// derived from timeoutCtx if not nil, else provided by the handle.
-	// false means the handle was resolved while queued.
+	// claim reports whether by (claimedByWorker or claimedByHelper) is
+	// the first to claim the task, and so the one to run and account it.
+	claim(by uint32) bool
+	// base returns the parent of the task's context when a task timeout
+	// must be derived from it; submitCtx is the job's ctx.
+	base(s *Spawner, submitCtx context.Context, w *workerState) context.Context
+	// begin moves the task to running and returns its context: derived
+	// from timeoutCtx if not nil, else provided by the runner. false means
+	// the task was resolved while queued.
 	begin(s *Spawner, timeoutCtx context.Context) (context.Context, bool)
 	// run calls the task and keeps its value.
 	run(ctx context.Context) error
-	// end resolves the handle with err unless it is already resolved.
+	// end resolves the task with err unless it is already resolved.
 	end(err error)
 }
 
@@ -63,8 +71,7 @@ type Spawner struct {
 	wake        chan struct{}   // wakes workers parked in next
 	room        chan struct{}   // wakes one caller waiting in Go for room
 	closed      chan struct{}   // closed by Shutdown
-	taskCtx     context.Context // of Go tasks: valueCtx, canceled by Shutdown
-	valueCtx    context.Context // the values of every task's context
+	taskCtx     context.Context // of Go tasks without values: marks them, canceled by Shutdown
 	cancelTasks context.CancelCauseFunc
 	watched     watchSet // Submit contexts that Shutdown must cancel
 	limiter     *rate.Limiter
@@ -121,6 +128,11 @@ func New(opts ...Option) (*Spawner, error) {
 			return nil, err
 		}
 	}
+	if n := cfg.maxConcurrent + cfg.queue; n > maxSlots {
+		return nil, fmt.Errorf("spawn: MaxConcurrent(%d) + Queue(%d) = %d exceeds %d: the queue is allocated up front, "+
+			"%d bytes per slot (%d MiB at this size), so the sum is bounded to keep a typo from allocating gigabytes",
+			cfg.maxConcurrent, cfg.queue, n, maxSlots, slotBytes, (uint64(queueSize(n))*slotBytes)>>20)
+	}
 	s := &Spawner{
 		cfg:         cfg,
 		maxRunning:  int64(cfg.maxConcurrent),
@@ -132,7 +144,6 @@ func New(opts ...Option) (*Spawner, error) {
 		room:        make(chan struct{}, 1),
 		closed:      make(chan struct{}),
 	}
-	s.valueCtx = context.WithValue(context.Background(), ctxKey{}, s)
 	base, cancel := context.WithCancelCause(context.Background())
 	s.taskCtx, s.cancelTasks = context.WithValue(base, ctxKey{}, s), cancel
 	if cfg.hasRate {

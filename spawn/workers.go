@@ -72,7 +72,7 @@ func (s *Spawner) worker(j job) {
 	}()
 	for {
 		if j.fn != nil || j.h != nil {
-			s.execute(&j)
+			s.execute(&j, &w)
 			w.busy = true
 		}
 		var ok bool
@@ -91,6 +91,9 @@ type workerState struct {
 	// task, that is after being idle between one and two idle timeouts.
 	tick *time.Ticker
 	busy bool // ran a task since the last tick
+	// vals is the last context made for a task submitted with values,
+	// reused while tasks keep coming from the same submit context.
+	vals *valuesCtx
 }
 
 // next returns the next job, or false once the worker has retired.
