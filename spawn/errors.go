@@ -77,6 +77,7 @@ var (
 	errNilTask     = errors.New("spawn: nil task")
 	errNilSpawner  = errors.New("spawn: nil *Spawner")
 	errNilHandle   = errors.New("spawn: nil *Handle")
+	errNilGroup    = errors.New("spawn: nil *Group")
 	errTimedOut    = fmt.Errorf("%w: %w", context.DeadlineExceeded, ErrTaskTimeout)
 	errCanceled    = fmt.Errorf("spawn: task canceled: %w", context.Canceled)
 
