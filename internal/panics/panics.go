@@ -147,3 +147,12 @@ func Report(e *Error) {
 	}
 	slog.Default().LogAttrs(context.Background(), slog.LevelError, "recovered panic with no hook to report it to", attrs...)
 }
+
+// ResetLogLimit refills the log limiter to a full burst, so that a test
+// that checks what Report logs does not depend on the panics logged by the
+// tests before it.
+func ResetLogLimit() {
+	logLimiter.mu.Lock()
+	defer logLimiter.mu.Unlock()
+	logLimiter.tokens, logLimiter.last, logLimiter.suppressed = LogBurst, time.Time{}, 0
+}
