@@ -65,14 +65,14 @@ func Submit[T any](ctx context.Context, s *Spawner, task func(context.Context) (
 // ErrRateLimited, ErrOverloaded or ErrClosed. The task's context carries no
 // submitter's values.
 func TrySubmit[T any](s *Spawner, task func(context.Context) (T, error)) (*Handle[T], error) {
-	return submitHandle(nil, s, task, false)
+	return submitHandle(context.Background(), s, task, false)
 }
 
 func submitHandle[T any](ctx context.Context, s *Spawner, task func(context.Context) (T, error), wait bool) (*Handle[T], error) {
 	if s == nil {
 		return nil, errNilSpawner
 	}
-	if wait && ctx == nil {
+	if ctx == nil {
 		return nil, s.reject(ErrNilContext)
 	}
 	if task == nil {
@@ -80,11 +80,7 @@ func submitHandle[T any](ctx context.Context, s *Spawner, task func(context.Cont
 	}
 	h := &Handle[T]{task: task}
 	h.tctx.s, h.tctx.parent = s, ctx
-	sctx := ctx
-	if !wait {
-		sctx = context.Background()
-	}
-	if err := s.submit(sctx, job{h: h, ctx: ctx}, "", false, wait); err != nil {
+	if err := s.submit(ctx, job{h: h, ctx: ctx}, "", false, wait); err != nil {
 		return nil, err
 	}
 	return h, nil

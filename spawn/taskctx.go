@@ -25,7 +25,7 @@ import (
 // context, so context.Cause reports Err.
 type taskCtx struct {
 	s      *Spawner
-	parent context.Context // the submit context; nil for TrySubmit
+	parent context.Context // the submit context (Background for TrySubmit)
 	// state holds ctxTouched once Done or AfterFunc was called (after
 	// which cancellation goes through lk.mu) and ctxCanceled once
 	// canceled. A task that never asks for Done is canceled with one CAS.

@@ -61,7 +61,10 @@ var impls = []impl{
 	{"ants", setupAnts},
 	{"pond", setupPond},
 	{"conc", setupConc},
+	{"conc-errors", setupConcErrors},
 	{"garrison-Go", setupGarrisonGo},
+	{"garrison-Go-values", setupGarrisonGoValues},
+	{"garrison-Group", setupGarrisonGroup},
 	{"garrison-TryGo", setupGarrisonTryGo},
 	{"garrison-Submit", setupGarrisonSubmit},
 }
