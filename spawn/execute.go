@@ -44,7 +44,7 @@ func (s *Spawner) execute(j *job, w *workerState) {
 // runs on the goroutine of a task that helps while it waits.
 func (s *Spawner) run(j *job, w *workerState) {
 	if s.forced.Load() {
-		s.account(j, canceledQueued, ErrShutdown)
+		s.account(j, canceledQueued, ErrShutdown, ErrShutdown)
 		return
 	}
 	// A queued task whose submitter gave up is dropped, unless the
@@ -52,7 +52,8 @@ func (s *Spawner) run(j *job, w *workerState) {
 	// task returns, and a child it started must not vanish because its
 	// parent did not wait for it. The check costs nothing for a live ctx.
 	if j.ctx != nil && j.ctx.Err() != nil && !s.isOwnTask(j.ctx) {
-		s.account(j, canceledQueued, ctxError(j.ctx))
+		err := ctxError(j.ctx)
+		s.account(j, canceledQueued, err, err)
 		return
 	}
 	var ctx context.Context
@@ -63,7 +64,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 		if j.h != nil {
 			base = j.h.base(s, j.ctx, w)
 		} else {
-			base = s.valuesFor(j.ctx, w)
+			base = s.valuesFor(j.ctx)
 		}
 		ctx, cancel = context.WithTimeoutCause(base, s.cfg.taskTimeout, ErrTaskTimeout)
 	}
@@ -73,11 +74,11 @@ func (s *Spawner) run(j *job, w *workerState) {
 			if cancel != nil {
 				cancel()
 			}
-			s.account(j, canceledQueued, errCanceled)
+			s.account(j, canceledQueued, errCanceled, errCanceled)
 			return
 		}
 	} else if ctx == nil {
-		ctx = s.valuesFor(j.ctx, w)
+		ctx = s.valuesFor(j.ctx)
 	}
 	s.started.Add(1)
 	returned := false
@@ -99,7 +100,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 			// log is the only owner left.
 			panics.Report(pe)
 		}
-		s.account(j, panicked, pe)
+		s.account(j, panicked, pe, pe)
 	}()
 	var err error
 	if j.h != nil {
@@ -109,6 +110,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 	}
 	returned = true
 
+	own := err
 	oc := succeeded
 	if ctx.Err() != nil {
 		// The task's context ended before it returned: it did not finish
@@ -117,6 +119,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 			oc = timedOut
 			if err == nil {
 				err = errTimedOut
+				own = err
 			}
 		} else {
 			oc = canceledRunning
@@ -133,7 +136,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 	if cancel != nil {
 		cancel()
 	}
-	s.account(j, oc, err)
+	s.account(j, oc, err, own)
 }
 
 // account counts a job that ended in oc, resolves its handle and calls
@@ -142,7 +145,12 @@ func (s *Spawner) run(j *job, w *workerState) {
 // settled. A job run by a helping task is accounted on the helper, and its
 // slot released when a worker dequeues it; the helper is itself a running
 // task, so Wait cannot see the spawner idle in between.
-func (s *Spawner) account(j *job, oc outcome, err error) {
+//
+// own is the task's result for its owner: what the task returned (or its
+// panic, its timeout, why it was dropped), where err is how it was
+// classified (a task that returned nil after its context was canceled is
+// Canceled, but did not fail).
+func (s *Spawner) account(j *job, oc outcome, err, own error) {
 	switch oc {
 	case succeeded:
 		s.succeeded.Add(1)
@@ -159,6 +167,9 @@ func (s *Spawner) account(j *job, oc outcome, err error) {
 	}
 	if j.h != nil {
 		j.h.end(err)
+	} else if gc, ok := j.ctx.(*groupCtx); ok {
+		gc.g.record(own)
+		gc.g.taskDone()
 	}
 	if f := s.cfg.hooks.OnDone; f != nil {
 		f(err)
@@ -185,7 +196,7 @@ func (s *Spawner) release(j *job) {
 // drop resolves a dequeued job without running it (Shutdown giving up).
 func (s *Spawner) drop(j *job, err error) {
 	if j.h == nil || j.h.claim(claimedByWorker) {
-		s.account(j, canceledQueued, err)
+		s.account(j, canceledQueued, err, err)
 	}
 	s.release(j)
 }

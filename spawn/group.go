@@ -90,7 +90,7 @@ func NewGroup(ctx context.Context, s *Spawner, opts ...GroupOption) (*Group, con
 	// s.taskCtx is a standard cancelable context: AfterFunc registers
 	// with it and starts no goroutine until it is canceled.
 	g.stop = context.AfterFunc(s.taskCtx, func() { g.cancel(ErrShutdown) })
-	g.taskCtx = &groupCtx{Context: g.ctx, s: s}
+	g.taskCtx = &groupCtx{Context: g.ctx, s: s, g: g}
 	g.nested = s.isOwnTask(ctx)
 	return g, g.ctx
 }
@@ -129,10 +129,24 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 	if task == nil {
 		return g.s.reject(errNilTask)
 	}
-	t := &groupTask{g: g, fn: task}
 	// Counted before admission, so that a Wait running concurrently
 	// cannot miss a task admitted before it returns.
 	g.pending.Add(1)
+	if !g.nested {
+		// The common case costs no allocation: the job carries the
+		// task and the group's task context, by which the worker finds
+		// the group (see Spawner.account).
+		j := job{fn: task, ctx: g.taskCtx}
+		err := g.s.admit(g.ctx, &j, "", false, wait)
+		if err != nil {
+			g.taskDone()
+			return g.s.reject(err)
+		}
+		return nil
+	}
+	// A nested group's tasks may be run by a helping Wait: each needs a
+	// claim of its own.
+	t := &groupTask{g: g, fn: task}
 	j := job{h: t}
 	err := g.s.admit(g.ctx, &j, "", false, wait)
 	if err == nil {
@@ -303,6 +317,7 @@ func (t *groupTask) end(err error) {
 type groupCtx struct {
 	context.Context
 	s *Spawner
+	g *Group
 }
 
 func (c *groupCtx) Value(key any) any {

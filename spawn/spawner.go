@@ -79,7 +79,8 @@ type Spawner struct {
 	keys        *keyTable
 	quiet       notifier // broadcasts when pending or workers reach zero
 	closeOnce   sync.Once
-	forced      atomic.Bool // Shutdown's ctx ended: queued tasks are dropped
+	forced      atomic.Bool               // Shutdown's ctx ended: queued tasks are dropped
+	lastVals    atomic.Pointer[valuesCtx] // see valuesCtx
 
 	// The counters are grouped by who writes them how often, each group
 	// on its own cache line, so that a submitter's writes do not evict

@@ -12,11 +12,11 @@ import (
 // context.WithoutCancel(submitCtx) joined with the spawner's context.
 //
 // It is immutable, so one valuesCtx serves every task submitted with the
-// same context: a worker keeps the last one it made and reuses it while
-// consecutive tasks come from the same submitter, which is how a batch
-// fanned out from one request costs one allocation, not one per task. A
-// task submitted with a task context of the same spawner reuses that
-// context as is.
+// same context: the spawner keeps the last one made and workers reuse it
+// while tasks keep coming from the same submit context, which is how a
+// batch fanned out from one request costs one allocation, not one per
+// task. A task submitted with a task context of the same spawner reuses
+// that context as is.
 type valuesCtx struct {
 	s      *Spawner
 	parent context.Context
@@ -43,21 +43,27 @@ func (c *valuesCtx) Value(key any) any {
 }
 
 // valuesFor returns the context for a Go task submitted with parent (nil
-// for TryGo). w, if not nil, caches the last valuesCtx made on a worker.
-func (s *Spawner) valuesFor(parent context.Context, w *workerState) context.Context {
+// for TryGo).
+func (s *Spawner) valuesFor(parent context.Context) context.Context {
 	if parent == nil || parent == context.Background() || parent == context.TODO() || parent == s.taskCtx {
 		return s.taskCtx
 	}
-	if vc, ok := parent.(*valuesCtx); ok && vc.s == s {
-		return vc
+	switch c := parent.(type) {
+	case *valuesCtx:
+		if c.s == s {
+			return c
+		}
+	case *groupCtx:
+		if c.s == s {
+			// A Group task: its context is the group's.
+			return c
+		}
 	}
-	if w != nil && w.vals != nil && sameContext(w.vals.parent, parent) {
-		return w.vals
+	if last := s.lastVals.Load(); last != nil && sameContext(last.parent, parent) {
+		return last
 	}
 	vc := &valuesCtx{s: s, parent: parent}
-	if w != nil {
-		w.vals = vc
-	}
+	s.lastVals.Store(vc)
 	return vc
 }
 

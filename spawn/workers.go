@@ -91,9 +91,6 @@ type workerState struct {
 	// task, that is after being idle between one and two idle timeouts.
 	tick *time.Ticker
 	busy bool // ran a task since the last tick
-	// vals is the last context made for a task submitted with values,
-	// reused while tasks keep coming from the same submit context.
-	vals *valuesCtx
 }
 
 // next returns the next job, or false once the worker has retired.
