@@ -41,9 +41,11 @@ type coalescedCall[T any] struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc // nil when fn runs on a caller that cannot leave
 
-	// Guarded by the Coalescer's mu until done is closed (or, with no
-	// joiner, until the execution removed the call from the map).
-	done    chan struct{} // made by the first joiner
+	// over is what callers that cannot leave wait on, without a channel.
+	// Callers that can leave wait on done, made by the first of them.
+	// done, waiters, dups and over are guarded by the Coalescer's mu.
+	ready   sync.WaitGroup
+	done    chan struct{}
 	waiters int           // callers still waiting
 	dups    int           // callers that joined the first one
 	over    bool          // the execution has ended; val and err are set
@@ -131,6 +133,12 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 		cl.waiters++
 		cl.dups++
 		c.joined.Add(1)
+		if ctx.Done() == nil {
+			// This caller cannot leave: no channel needed.
+			c.mu.Unlock()
+			cl.ready.Wait()
+			return cl.val, true, cl.err
+		}
 		if cl.done == nil {
 			cl.done = make(chan struct{})
 		}
@@ -143,6 +151,7 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 		return zero, false, errCoalescerFull
 	}
 	cl := &coalescedCall[T]{waiters: 1}
+	cl.ready.Add(1)
 	c.calls[key] = cl
 	c.inFlight++
 	c.executions.Add(1)
@@ -181,8 +190,9 @@ func (c *Coalescer[T]) exec(key string, cl *coalescedCall[T], fn func(context.Co
 		done, orphan := cl.done, cl.waiters == 0
 		c.mu.Unlock()
 		// Removed from the map and marked over under mu, so no caller
-		// joins after this point; those that joined before made done,
-		// which closing publishes val and err to.
+		// joins after this point; those that joined before wait on
+		// ready or on done, which publish val and err to them.
+		cl.ready.Done()
 		if done != nil {
 			close(done)
 		}
