@@ -46,9 +46,9 @@ type coalescedCall[T any] struct {
 	// done, waiters, dups and over are guarded by the Coalescer's mu.
 	ready   sync.WaitGroup
 	done    chan struct{}
-	waiters int           // callers still waiting
-	dups    int           // callers that joined the first one
-	over    bool          // the execution has ended; val and err are set
+	waiters int  // callers still waiting
+	dups    int  // callers that joined the first one
+	over    bool // the execution has ended; val and err are set
 
 	val    T
 	err    error
