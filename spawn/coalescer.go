@@ -29,11 +29,13 @@ import (
 type Coalescer[T any] struct {
 	maxKeys int
 
-	mu       sync.Mutex
-	calls    map[string]*coalescedCall[T]
-	inFlight int // executions running, abandoned ones included
+	mu         sync.Mutex
+	calls      map[string]*coalescedCall[T]
+	inFlight   int   // executions running, abandoned ones included
+	executions int64 // counted under mu, which the calls hold anyway
+	joined     int64
 
-	callsN, executions, joined, left, rejected, panicked atomic.Int64
+	left, rejected, panicked atomic.Int64 // off the hot path
 }
 
 // coalescedCall is one execution of fn and the callers waiting for it.
@@ -41,7 +43,7 @@ type coalescedCall[T any] struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc // nil when fn runs on a caller that cannot leave
 
-	// over is what callers that cannot leave wait on, without a channel.
+	// ready is what callers that cannot leave wait on, without a channel.
 	// Callers that can leave wait on done, made by the first of them.
 	// done, waiters, dups and over are guarded by the Coalescer's mu.
 	ready   sync.WaitGroup
@@ -58,9 +60,7 @@ type coalescedCall[T any] struct {
 // CoalescerStats is a snapshot of a Coalescer's counters and gauges. Every
 // call of Do is counted in Calls and in exactly one of Executions (it
 // started fn), Joined (it joined an execution in flight) or Rejected
-// (ErrSaturated, a nil or done ctx, a nil fn), so that
-// Calls == Executions + Joined + Rejected once no call is between the two
-// counts.
+// (ErrSaturated, a nil or done ctx, a nil fn): Calls is their sum.
 type CoalescerStats struct {
 	Calls      int64
 	Executions int64
@@ -119,7 +119,6 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 	if c == nil {
 		return zero, false, errNilCoalescer
 	}
-	c.callsN.Add(1)
 	if err := ctxerr.Check(ctx); err != nil {
 		c.rejected.Add(1)
 		return zero, false, err
@@ -132,7 +131,7 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 	if cl, ok := c.calls[key]; ok {
 		cl.waiters++
 		cl.dups++
-		c.joined.Add(1)
+		c.joined++
 		if ctx.Done() == nil {
 			// This caller cannot leave: no channel needed.
 			c.mu.Unlock()
@@ -154,7 +153,7 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 	cl.ready.Add(1)
 	c.calls[key] = cl
 	c.inFlight++
-	c.executions.Add(1)
+	c.executions++
 	if ctx.Done() == nil {
 		// This caller can never leave, so the call always has a waiter
 		// and is never canceled: run fn here and save a goroutine.
@@ -244,14 +243,15 @@ func (c *Coalescer[T]) Stats() CoalescerStats {
 		return CoalescerStats{}
 	}
 	c.mu.Lock()
-	inFlight, keys := c.inFlight, len(c.calls)
+	inFlight, keys, executions, joined := c.inFlight, len(c.calls), c.executions, c.joined
 	c.mu.Unlock()
+	rejected := c.rejected.Load()
 	return CoalescerStats{
-		Calls:      c.callsN.Load(),
-		Executions: c.executions.Load(),
-		Joined:     c.joined.Load(),
+		Calls:      executions + joined + rejected,
+		Executions: executions,
+		Joined:     joined,
 		Left:       c.left.Load(),
-		Rejected:   c.rejected.Load(),
+		Rejected:   rejected,
 		Panicked:   c.panicked.Load(),
 		InFlight:   inFlight,
 		Keys:       keys,
