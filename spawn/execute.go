@@ -95,9 +95,10 @@ func (s *Spawner) run(j *job, w *workerState) {
 		}
 		if f := s.cfg.hooks.OnPanic; f != nil {
 			f(pe)
-		} else if j.h == nil {
+		} else if _, grouped := j.ctx.(*groupMark); j.h == nil && !grouped {
 			// Nobody waits for a Go task's result: without a hook, the
-			// log is the only owner left.
+			// log is the only owner left. (Group.Wait returns a group
+			// task's panic, Handle.Wait a Submit task's.)
 			panics.Report(pe)
 		}
 		s.account(j, panicked, pe, pe)
@@ -167,9 +168,9 @@ func (s *Spawner) account(j *job, oc outcome, err, own error) {
 	}
 	if j.h != nil {
 		j.h.end(err)
-	} else if gc, ok := j.ctx.(*groupCtx); ok {
-		gc.g.record(own)
-		gc.g.taskDone()
+	} else if m, ok := j.ctx.(*groupMark); ok {
+		m.gc.g.record(own)
+		m.gc.g.taskDone()
 	}
 	if f := s.cfg.hooks.OnDone; f != nil {
 		f(err)

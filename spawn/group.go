@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group is a batch of tasks run on a Spawner's workers, under its caps,
@@ -27,7 +28,8 @@ import (
 type Group struct {
 	s         *Spawner
 	ctx       context.Context // the group's context, returned by NewGroup
-	taskCtx   context.Context // ctx marked as a task context of s
+	taskCtx   *groupCtx       // ctx marked as a task context of s
+	mark      *groupMark      // the submit context of the group's jobs
 	cancel    context.CancelCauseFunc
 	stop      func() bool // unhooks ctx from the spawner's cancellation
 	cancelErr bool        // WithCancelOnError
@@ -91,6 +93,7 @@ func NewGroup(ctx context.Context, s *Spawner, opts ...GroupOption) (*Group, con
 	// with it and starts no goroutine until it is canceled.
 	g.stop = context.AfterFunc(s.taskCtx, func() { g.cancel(ErrShutdown) })
 	g.taskCtx = &groupCtx{Context: g.ctx, s: s, g: g}
+	g.mark = &groupMark{gc: g.taskCtx}
 	g.nested = s.isOwnTask(ctx)
 	return g, g.ctx
 }
@@ -136,7 +139,7 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 		// The common case costs no allocation: the job carries the
 		// task and the group's task context, by which the worker finds
 		// the group (see Spawner.account).
-		j := job{fn: task, ctx: g.taskCtx}
+		j := job{fn: task, ctx: g.mark}
 		err := g.s.admit(g.ctx, &j, "", false, wait)
 		if err != nil {
 			g.taskDone()
@@ -326,3 +329,15 @@ func (c *groupCtx) Value(key any) any {
 	}
 	return c.Context.Value(key)
 }
+
+// groupMark is the submit context of a Group's jobs that are run as plain
+// Go jobs: it tells the worker that the job belongs to a group (see
+// Spawner.account), and is never handed to a task (the task gets gc), so
+// a task that passes its own context to Spawner.Go is not taken for one of
+// the group's.
+type groupMark struct{ gc *groupCtx }
+
+func (m *groupMark) Deadline() (time.Time, bool) { return m.gc.Deadline() }
+func (m *groupMark) Done() <-chan struct{}       { return m.gc.Done() }
+func (m *groupMark) Err() error                  { return m.gc.Err() }
+func (m *groupMark) Value(key any) any           { return m.gc.Value(key) }

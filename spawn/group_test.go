@@ -380,3 +380,25 @@ func TestGroupStress(t *testing.T) {
 	require.NoError(t, s.Wait(context.Background()))
 	assertAccounted(t, s)
 }
+
+// A group task that starts a plain Go task with its own context does not
+// make that task part of the group.
+func TestGoFromGroupTaskIsNotAGroupTask(t *testing.T) {
+	s := newSpawner(t, spawn.WithMaxConcurrent(2))
+	ctx := context.WithValue(context.Background(), valueKey{}, "v")
+	g, _ := spawn.NewGroup(ctx, s)
+	release := make(chan struct{})
+	childDone := make(chan any, 1)
+	require.NoError(t, g.Go(func(ctx context.Context) error {
+		return s.Go(ctx, func(ctx context.Context) error {
+			<-release
+			childDone <- ctx.Value(valueKey{})
+			return errors.New("child error, not the group's")
+		})
+	}))
+	require.NoError(t, g.Wait(), "Wait does not wait for, nor report, the plain child")
+	close(release)
+	require.Equal(t, "v", <-childDone)
+	require.NoError(t, s.Wait(context.Background()))
+	assertAccounted(t, s)
+}

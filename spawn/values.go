@@ -53,11 +53,9 @@ func (s *Spawner) valuesFor(parent context.Context) context.Context {
 		if c.s == s {
 			return c
 		}
-	case *groupCtx:
-		if c.s == s {
-			// A Group task: its context is the group's.
-			return c
-		}
+	case *groupMark:
+		// A Group task: its context is the group's.
+		return c.gc
 	}
 	if last := s.lastVals.Load(); last != nil && sameContext(last.parent, parent) {
 		return last
