@@ -85,7 +85,7 @@ var ErrAbandoned = errors.New("spawn: every caller of the coalesced call left")
 
 var (
 	errCoalescerFull = fmt.Errorf("%w: Coalescer has maxKeys executions in flight", ErrSaturated)
-	errNilCoalescer  = errors.New("spawn: nil *Coalescer")
+	errNilCoalescer  = errors.New("spawn: nil or zero Coalescer: create it with NewCoalescer")
 	errNilFunc       = errors.New("spawn: nil function")
 )
 
@@ -116,7 +116,7 @@ func NewCoalescer[T any](maxKeys int) (*Coalescer[T], error) {
 // maxKeys until fn returns, but a new call for its key starts afresh.
 func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Context) (T, error)) (v T, shared bool, err error) {
 	var zero T
-	if c == nil {
+	if c == nil || c.maxKeys == 0 {
 		return zero, false, errNilCoalescer
 	}
 	if err := ctxerr.Check(ctx); err != nil {

@@ -191,6 +191,9 @@ func TestCoalescerInputs(t *testing.T) {
 	var nc *spawn.Coalescer[int]
 	_, _, err = nc.Do(context.Background(), "k", func(context.Context) (int, error) { return 1, nil })
 	require.Error(t, err)
+	var zc spawn.Coalescer[int]
+	_, _, err = zc.Do(context.Background(), "k", func(context.Context) (int, error) { return 1, nil })
+	require.Error(t, err)
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	ran := false

@@ -77,7 +77,7 @@ var (
 	errNilTask     = errors.New("spawn: nil task")
 	errNilSpawner  = errors.New("spawn: nil *Spawner")
 	errNilHandle   = errors.New("spawn: nil *Handle")
-	errNilGroup    = errors.New("spawn: nil *Group")
+	errNilGroup    = errors.New("spawn: nil or zero Group: create it with NewGroup")
 	errTimedOut    = fmt.Errorf("%w: %w", context.DeadlineExceeded, ErrTaskTimeout)
 	errCanceled    = fmt.Errorf("spawn: task canceled: %w", context.Canceled)
 

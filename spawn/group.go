@@ -23,7 +23,8 @@ import (
 // (help-while-waiting, as fork-join pools do), so nesting never deadlocks
 // on the spawner's caps.
 //
-// A Group is created with NewGroup and must not be copied. All methods are
+// A Group is created with NewGroup (the zero value reports an error from
+// every method) and must not be copied. All methods are
 // safe for concurrent use, including Go from the group's own tasks.
 type Group struct {
 	s         *Spawner
@@ -123,7 +124,7 @@ func (g *Group) TryGo(task func(context.Context) error) error {
 }
 
 func (g *Group) goTask(task func(context.Context) error, wait bool) error {
-	if g == nil {
+	if g == nil || g.ctx == nil {
 		return errNilGroup
 	}
 	if g.initErr != nil {
@@ -180,7 +181,7 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 // In a nested group (see Group), Wait runs the group's still-queued tasks
 // itself.
 func (g *Group) Wait() error {
-	if g == nil {
+	if g == nil || g.ctx == nil {
 		return errNilGroup
 	}
 	if g.initErr != nil {

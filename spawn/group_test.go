@@ -311,6 +311,10 @@ func TestGroupNilInputs(t *testing.T) {
 	var nilGroup *spawn.Group
 	require.Error(t, nilGroup.Go(nop))
 	require.Error(t, nilGroup.Wait())
+	var zero spawn.Group
+	require.Error(t, zero.Go(nop))
+	require.Error(t, zero.TryGo(nop))
+	require.Error(t, zero.Wait())
 
 	g, _ = spawn.NewGroup(context.Background(), s)
 	require.Error(t, g.Go(nil))
