@@ -43,6 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/garrison-go/garrison/internal/criticality"
 )
 
 // Algorithm chooses how a [Limit] moves.
@@ -155,7 +157,13 @@ type Limit struct {
 	mu  sync.Mutex // guards est
 	est estimator
 
-	rejected, dropped atomic.Uint64
+	rejected [3]atomic.Uint64 // by levelIndex
+	dropped  atomic.Uint64
+}
+
+// levelIndex maps Sheddable, Normal and Critical to 0, 1 and 2.
+func levelIndex(lv criticality.Level) int {
+	return int(min(max(lv, criticality.Sheddable), criticality.Critical) + 1)
 }
 
 // estimator is the state that moves the limit; only Release's timed path
@@ -219,9 +227,21 @@ const (
 // concurrent Acquire may briefly see the transient excess and refuse too,
 // which errs on the side of the limit.
 func (l *Limit) Acquire() (Token, bool) {
-	if n := l.inflight.Add(1); n > l.limit.Load() {
+	return l.AcquireLevel(criticality.Critical)
+}
+
+// AcquireLevel is [Limit.Acquire] for work of criticality lv: it may fill
+// only criticality.Share(lv) of the limit (at least one slot), so that
+// under overload sheddable work is refused first and critical work keeps a
+// reserved share.
+func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
+	limit := l.limit.Load()
+	if lv < criticality.Critical {
+		limit = max(1, int64(float64(limit)*criticality.Share(lv)))
+	}
+	if n := l.inflight.Add(1); n > limit {
 		l.inflight.Add(-1)
-		l.rejected.Add(1)
+		l.rejected[levelIndex(lv)].Add(1)
 		return Token{}, false
 	}
 	t := Token{ok: true}
@@ -407,8 +427,11 @@ type Stats struct {
 	Windows            uint64 // windows closed
 	Increases          uint64 // windows that raised the limit
 	Decreases          uint64 // windows that lowered it
-	Rejected           uint64 // Acquire calls refused at the limit
-	Dropped            uint64 // releases with outcome Dropped
+	// Rejected counts refused Acquire calls by criticality: index 0
+	// sheddable, 1 normal, 2 critical (Acquire without a level counts as
+	// critical).
+	Rejected [3]uint64
+	Dropped  uint64 // releases with outcome Dropped
 }
 
 // Stats returns a snapshot; it takes the estimator's lock briefly.
@@ -429,7 +452,7 @@ func (l *Limit) Stats() Stats {
 		Windows:   e.windows,
 		Increases: e.increases,
 		Decreases: e.decreases,
-		Rejected:  l.rejected.Load(),
+		Rejected:  [3]uint64{l.rejected[0].Load(), l.rejected[1].Load(), l.rejected[2].Load()},
 		Dropped:   l.dropped.Load(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/criticality"
 	"go.uber.org/goleak"
 )
 
@@ -276,7 +277,7 @@ func TestRefusesAtTheLimit(t *testing.T) {
 	}
 	l.Release(a, Success)
 	l.Release(b, Success)
-	if st := l.Stats(); st.InFlight != 0 || st.Rejected != 1 {
+	if st := l.Stats(); st.InFlight != 0 || st.Rejected[2] != 1 {
 		t.Fatalf("%+v", st)
 	}
 }
@@ -341,7 +342,43 @@ func TestAccountingUnderContention(t *testing.T) {
 	wg.Wait()
 	st := l.Stats()
 	if admitted.Load()+refused.Load() != workers*each || st.InFlight != 0 ||
-		uint64(refused.Load()) != st.Rejected || over.Load() != 0 {
+		uint64(refused.Load()) != st.Rejected[2] || over.Load() != 0 {
 		t.Fatalf("admitted %d refused %d over %d; %+v", admitted.Load(), refused.Load(), over.Load(), st)
+	}
+}
+
+func TestLevelsShareTheLimit(t *testing.T) {
+	l, err := New(Config{Min: 20, Max: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []Token
+	fill := func(lv criticality.Level) int {
+		n := 0
+		for {
+			tok, ok := l.AcquireLevel(lv)
+			if !ok {
+				return n
+			}
+			held = append(held, tok)
+			n++
+		}
+	}
+	// Sheddable work stops at 75 % of 20, normal at 90 %, critical at all.
+	if got := fill(criticality.Sheddable); got != 15 {
+		t.Fatalf("sheddable filled %d slots, want 15", got)
+	}
+	if got := fill(criticality.Normal); got != 3 {
+		t.Fatalf("normal added %d slots, want 3 (to 18)", got)
+	}
+	if got := fill(criticality.Critical); got != 2 {
+		t.Fatalf("critical added %d slots, want the reserved 2", got)
+	}
+	for _, tok := range held {
+		l.Release(tok, Ignore)
+	}
+	st := l.Stats()
+	if st.InFlight != 0 || st.Rejected != [3]uint64{1, 1, 1} {
+		t.Fatalf("%+v", st)
 	}
 }
