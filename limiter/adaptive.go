@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/garrison-go/garrison/internal/adaptive"
@@ -36,6 +37,11 @@ import (
 // 90 %).
 type AdaptiveLimiter struct {
 	lim *adaptive.Limit
+
+	mu                         sync.Mutex // guards the load window
+	loadAt                     time.Time
+	loadAdmitted, loadRejected uint64
+	rejectShare                float64
 }
 
 // AdaptiveOption configures [NewAdaptiveLimiter].
@@ -93,8 +99,10 @@ type AdaptiveStats struct {
 	Probes  uint64
 	// Increases and Decreases count the windows that moved the limit.
 	Increases, Decreases uint64
-	// Rejected counts refused requests by criticality.
+	// Rejected counts refused requests by criticality; Admitted the
+	// requests let through.
 	RejectedSheddable, RejectedNormal, RejectedCritical uint64
+	Admitted                                            uint64
 	// Dropped counts requests whose context deadline expired in flight.
 	Dropped uint64
 }
@@ -117,14 +125,38 @@ func (a *AdaptiveLimiter) Stats() AdaptiveStats {
 		RejectedSheddable: s.Rejected[0],
 		RejectedNormal:    s.Rejected[1],
 		RejectedCritical:  s.Rejected[2],
+		Admitted:          s.Admitted,
 		Dropped:           s.Dropped,
 	}
 }
 
-// Load is in-flight requests over the current limit: a [LoadProbe] for
-// [Readiness]. It does not lock.
+// loadWindow is the shortest span over which Load measures the share of
+// requests refused; calls closer together reuse the last share.
+const loadWindow = 100 * time.Millisecond
+
+// Load is how close to overload the limiter is, a [LoadProbe] for
+// [Readiness]: the larger of in-flight requests over the current limit and
+// the share of requests it refused since the previous call (at
+// least 100 ms ago) divided by a quarter. The second term is the one that
+// matters: the limit keeps the first below 1 by refusing, so an instance
+// that turns away a quarter of its traffic reports a load of 1, while the
+// few refusals of a burst do not take it out of rotation.
 func (a *AdaptiveLimiter) Load() float64 {
-	return float64(a.lim.InFlight()) / float64(max(a.lim.Current(), 1))
+	st := a.lim.Stats()
+	rejected := st.Rejected[0] + st.Rejected[1] + st.Rejected[2]
+	now := time.Now()
+	a.mu.Lock()
+	if a.loadAt.IsZero() || now.Sub(a.loadAt) >= loadWindow {
+		dRej, dAdm := rejected-a.loadRejected, st.Admitted-a.loadAdmitted
+		a.rejectShare = 0
+		if dRej+dAdm > 0 {
+			a.rejectShare = float64(dRej) / float64(dRej+dAdm)
+		}
+		a.loadAt, a.loadRejected, a.loadAdmitted = now, rejected, st.Admitted
+	}
+	share := a.rejectShare
+	a.mu.Unlock()
+	return max(float64(st.InFlight)/float64(max(st.Limit, 1)), 4*share)
 }
 
 // AdaptiveConcurrencyMiddleware is [ConcurrencyMiddleware] with the limit

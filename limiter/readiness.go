@@ -32,7 +32,8 @@ type LoadProbe struct {
 //
 // It is ready while every probe's load stays below the high mark, turns
 // unready when one reaches it, and turns ready again only when every load
-// has fallen to the low mark (hysteresis, so that an instance at the edge
+// has fallen to the low mark and none has reached the high mark for a hold
+// time (hysteresis in load and in time, so that an instance at the edge
 // does not flap in and out of rotation). Its state is computed when asked
 // (a health check, an agent check), with no goroutine of its own.
 //
@@ -40,14 +41,31 @@ type LoadProbe struct {
 // balancers); [Readiness.ServeAgent] answers HAProxy's agent-check with a
 // weight that falls as the load rises, and "drain" when unready.
 type Readiness struct {
-	probes    []LoadProbe
-	high, low float64
+	probes     []LoadProbe
+	high, low  float64
+	minUnready time.Duration
 
-	mu    sync.Mutex
-	ready bool
-	cause string
+	mu       sync.Mutex
+	ready    bool
+	cause    string
+	lastHigh time.Time // the last Check that saw a load at the high mark
 
 	becameUnready, becameReady, agentAnswers atomic.Uint64
+}
+
+// WithMinUnready sets how long the instance stays unready after the last
+// check that saw a load at the high mark (default 2s), even if the load has
+// fallen since: a drained instance's load falls at once because it gets no
+// traffic, and without a hold it would flap in and out of rotation at the
+// balancer's check interval. 0 turns the hold off.
+func WithMinUnready(d time.Duration) ReadinessOption {
+	return func(r *Readiness) error {
+		if d < 0 {
+			return fmt.Errorf("limiter: WithMinUnready(%v): negative", d)
+		}
+		r.minUnready = d
+		return nil
+	}
 }
 
 // ReadinessOption configures [NewReadiness].
@@ -77,7 +95,7 @@ func NewReadiness(probes []LoadProbe, opts ...ReadinessOption) (*Readiness, erro
 			return nil, fmt.Errorf("limiter: NewReadiness: probe %d needs a Name and a Load", i)
 		}
 	}
-	r := &Readiness{probes: append([]LoadProbe(nil), probes...), high: 0.9, low: 0.7, ready: true}
+	r := &Readiness{probes: append([]LoadProbe(nil), probes...), high: 0.9, low: 0.7, minUnready: 2 * time.Second, ready: true}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("limiter: NewReadiness: nil ReadinessOption")
@@ -106,13 +124,17 @@ func (r *Readiness) Check() ReadinessState {
 			load, cause = v, p.Name
 		}
 	}
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if load >= r.high {
+		r.lastHigh = now
+	}
 	switch {
 	case r.ready && load >= r.high:
 		r.ready, r.cause = false, cause
 		r.becameUnready.Add(1)
-	case !r.ready && load <= r.low:
+	case !r.ready && load <= r.low && now.Sub(r.lastHigh) >= r.minUnready:
 		r.ready, r.cause = true, ""
 		r.becameReady.Add(1)
 	case !r.ready:

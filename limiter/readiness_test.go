@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/garrison-go/garrison/internal/ctxerr"
 	"github.com/stretchr/testify/require"
@@ -23,7 +25,7 @@ func (g *loadGauge) load() float64 { return math.Float64frombits(g.bits.Load()) 
 
 func TestReadinessHysteresis(t *testing.T) {
 	var queue, inflight loadGauge
-	r, err := NewReadiness([]LoadProbe{{"queue", queue.load}, {"inflight", inflight.load}})
+	r, err := NewReadiness([]LoadProbe{{"queue", queue.load}, {"inflight", inflight.load}}, WithMinUnready(0))
 	require.NoError(t, err)
 
 	steps := []struct {
@@ -56,7 +58,7 @@ func TestReadinessHysteresis(t *testing.T) {
 
 func TestReadinessHandlerAndAgent(t *testing.T) {
 	var g loadGauge
-	r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithHysteresis(0.5, 0.25))
+	r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithHysteresis(0.5, 0.25), WithMinUnready(0))
 	require.NoError(t, err)
 
 	probe := func() (int, map[string]any) {
@@ -115,6 +117,7 @@ func TestReadinessRejectsBadInput(t *testing.T) {
 		{ok, []ReadinessOption{WithHysteresis(0.5, 0.5)}},
 		{ok, []ReadinessOption{WithHysteresis(0.5, 0)}},
 		{ok, []ReadinessOption{WithHysteresis(math.Inf(1), 0.5)}},
+		{ok, []ReadinessOption{WithMinUnready(-time.Second)}},
 	} {
 		_, err := NewReadiness(tc.probes, tc.opts...)
 		require.Error(t, err)
@@ -124,4 +127,19 @@ func TestReadinessRejectsBadInput(t *testing.T) {
 	//lint:ignore SA1012 a nil context is the input under test
 	require.ErrorIs(t, r.ServeAgent(nil, nil), ctxerr.ErrNilContext) //nolint:staticcheck
 	require.Error(t, r.ServeAgent(context.Background(), nil))
+}
+
+func TestReadinessHoldsUnready(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g loadGauge
+		r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithMinUnready(2*time.Second))
+		require.NoError(t, err)
+		g.set(1)
+		require.False(t, r.Check().Ready)
+		g.set(0) // drained: no traffic, no load
+		time.Sleep(1999 * time.Millisecond)
+		require.False(t, r.Check().Ready, "ready again within the hold")
+		time.Sleep(time.Millisecond)
+		require.True(t, r.Check().Ready)
+	})
 }

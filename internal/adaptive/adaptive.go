@@ -10,9 +10,9 @@
 //
 //   - [Gradient] (the gradient controller of Netflix's concurrency-limits
 //     and Envoy's adaptive concurrency filter): each window the limit is
-//     multiplied by tolerance × baseline ÷ measured, clamped to [0.5, 1],
-//     plus a headroom of √limit so that it can grow while latency is flat.
-//     Growth is smoothed (one fifth per window); a fall is taken whole.
+//     multiplied by tolerance × baseline ÷ measured (the gradient, clamped
+//     to [0.5, 1]), plus a headroom of up to √limit so that it can grow
+//     while latency is flat; growth is smoothed, a fall taken whole.
 //   - [AIMD]: +1 per healthy window, ×0.9 when latency exceeds tolerance ×
 //     baseline.
 //
@@ -23,6 +23,9 @@
 // ProbeSamples operations admitted during the probe have finished; their
 // median is the new baseline. A window faster than the baseline lowers it
 // at once.
+//
+// Both start slowly as TCP does: the limit doubles each full window until
+// the first window slower than the tolerance.
 //
 // Both rules treat a dropped operation (a timeout, an overload error) as a
 // signal to back off by ×0.9 at once, and neither grows the limit while the
@@ -158,6 +161,7 @@ type Limit struct {
 	est estimator
 
 	rejected [3]atomic.Uint64 // by levelIndex
+	admitted atomic.Uint64
 	dropped  atomic.Uint64
 }
 
@@ -178,8 +182,9 @@ type estimator struct {
 	peak     int64 // most in flight seen in this window
 	drops    int
 
-	sinceProbe int // windows since the last probe
-	slow       int // consecutive windows slower than 2 × tolerance × baseline
+	grown      bool // slow start is over: a window was slower than the tolerance
+	sinceProbe int  // windows since the last probe
+	slow       int  // consecutive windows slower than 2 × tolerance × baseline
 	probing    bool
 	probeStart time.Time
 	probe      []float64 // latencies of operations admitted in this probe, ns
@@ -244,6 +249,7 @@ func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
 		l.rejected[levelIndex(lv)].Add(1)
 		return Token{}, false
 	}
+	l.admitted.Add(1)
 	t := Token{ok: true}
 	// A per-thread random number picks the timed operations: a shared
 	// sequence counter would be one more contended cache line.
@@ -367,6 +373,21 @@ func (e *estimator) closeWindow() {
 		return
 	}
 	appLimited := float64(e.peak) < old/2
+	if !e.grown {
+		// Slow start, as TCP does: until the first window slower than the
+		// tolerance, a window that filled the limit doubles it, so a
+		// service starting at Initial finds a large capacity in a few
+		// windows instead of refusing work while it creeps up.
+		switch {
+		case e.short > e.cfg.Tolerance*e.baseline:
+			e.grown = true
+		case !appLimited:
+			e.set(old * 2)
+			return
+		default:
+			return
+		}
+	}
 	switch e.cfg.Algorithm {
 	case AIMD:
 		switch {
@@ -380,11 +401,15 @@ func (e *estimator) closeWindow() {
 		if gradient >= 1 && appLimited {
 			return
 		}
-		next := old*gradient + math.Sqrt(old)
+		// The headroom √limit lets the limit grow while latency is flat
+		// and gives it a fixed point under a steady queue (gradient =
+		// 1 - 1/√limit); it shrinks to nothing as the gradient falls to
+		// 0.5, so that a latency step is answered by the gradient alone:
+		// a doubling of latency halves the limit in about two round
+		// trips. Growth is smoothed (a fifth per window) so that noise
+		// does not walk the limit up; a fall is taken whole.
+		next := old*gradient + math.Sqrt(old)*(2*gradient-1)
 		if next > old {
-			// Growth is smoothed, so noise on a steady load does not walk
-			// the limit up; a fall is taken whole, so a latency step is
-			// answered within a few windows.
 			next = old + 0.2*(next-old)
 		}
 		e.set(next)
@@ -431,6 +456,7 @@ type Stats struct {
 	// sheddable, 1 normal, 2 critical (Acquire without a level counts as
 	// critical).
 	Rejected [3]uint64
+	Admitted uint64 // Acquire calls admitted
 	Dropped  uint64 // releases with outcome Dropped
 }
 
@@ -453,6 +479,7 @@ func (l *Limit) Stats() Stats {
 		Increases: e.increases,
 		Decreases: e.decreases,
 		Rejected:  [3]uint64{l.rejected[0].Load(), l.rejected[1].Load(), l.rejected[2].Load()},
+		Admitted:  l.admitted.Load(),
 		Dropped:   l.dropped.Load(),
 	}
 }

@@ -146,7 +146,13 @@ func TestConvergesToCapacityAndStaysSteady(t *testing.T) {
 				if lo < capacity || hi > 4*capacity {
 					t.Errorf("limit %d..%d, want within [%d, %d]", lo, hi, capacity, 4*capacity)
 				}
-				if float64(hi) > 1.5*float64(lo)+2 {
+				// AIMD is a sawtooth by design (+1, ×0.9); the gradient rule
+				// must hold steadier.
+				swing := 1.5
+				if alg == AIMD {
+					swing = 1.8
+				}
+				if float64(hi) > swing*float64(lo)+2 {
 					t.Errorf("limit oscillates on a steady load: %d..%d", lo, hi)
 				}
 				// 80 callers against 10 slots would wait 8 × service
