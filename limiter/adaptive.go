@@ -36,7 +36,8 @@ import (
 // limit) and critical ones keep a reserved tenth (normal requests fill
 // 90 %).
 type AdaptiveLimiter struct {
-	lim *adaptive.Limit
+	lim     *adaptive.Limit
+	maxWait time.Duration
 
 	mu                         sync.Mutex // guards the load window
 	loadAt                     time.Time
@@ -45,44 +46,64 @@ type AdaptiveLimiter struct {
 }
 
 // AdaptiveOption configures [NewAdaptiveLimiter].
-type AdaptiveOption func(*adaptive.Config)
+type AdaptiveOption func(*adaptiveSettings)
+
+type adaptiveSettings struct {
+	adaptive.Config
+	maxWait time.Duration
+}
+
+// DefaultAdaptiveMaxWait is how long a request over the limit waits for a
+// slot before it is refused: CoDel's target delay. A burst larger than the
+// limit is smoothed over a few milliseconds instead of refused; a standing
+// overload is still refused, since nobody waits longer.
+const DefaultAdaptiveMaxWait = 5 * time.Millisecond
+
+// AdaptiveMaxWait sets how long a request over the limit may wait for a
+// slot (default [DefaultAdaptiveMaxWait]; 0 refuses at once, up to 1s).
+func AdaptiveMaxWait(d time.Duration) AdaptiveOption {
+	return func(c *adaptiveSettings) { c.maxWait = d }
+}
 
 // AdaptiveAIMD moves the limit by AIMD (+1 per healthy window, ×0.9 when
 // latency exceeds the tolerance) instead of the gradient rule: simpler,
 // slower to find a large limit, and a sawtooth on a steady load.
 func AdaptiveAIMD() AdaptiveOption {
-	return func(c *adaptive.Config) { c.Algorithm = adaptive.AIMD }
+	return func(c *adaptiveSettings) { c.Algorithm = adaptive.AIMD }
 }
 
 // AdaptiveTolerance is how much slower than the baseline latency a window
 // may be before the limit shrinks (default 1.5, from 1 to 100): higher
 // admits more queueing for more throughput.
 func AdaptiveTolerance(t float64) AdaptiveOption {
-	return func(c *adaptive.Config) { c.Tolerance = t }
+	return func(c *adaptiveSettings) { c.Tolerance = t }
 }
 
 // AdaptiveInitial sets the limit before the first measurement (default
 // min, raised to 4 when max allows).
 func AdaptiveInitial(n int) AdaptiveOption {
-	return func(c *adaptive.Config) { c.Initial = n }
+	return func(c *adaptiveSettings) { c.Initial = n }
 }
 
 // NewAdaptiveLimiter returns a limit that moves between min and max
 // (1 <= min <= max <= 1<<20). It returns an error for a bad bound or
 // option.
 func NewAdaptiveLimiter(min, max int, opts ...AdaptiveOption) (*AdaptiveLimiter, error) {
-	cfg := adaptive.Config{Min: min, Max: max}
+	cfg := adaptiveSettings{Config: adaptive.Config{Min: min, Max: max}, maxWait: DefaultAdaptiveMaxWait}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("limiter: NewAdaptiveLimiter: nil AdaptiveOption")
 		}
 		opt(&cfg)
 	}
-	lim, err := adaptive.New(cfg)
+	if cfg.maxWait < 0 || cfg.maxWait > time.Second {
+		return nil, fmt.Errorf("limiter: NewAdaptiveLimiter: AdaptiveMaxWait(%v) outside [0, 1s]", cfg.maxWait)
+	}
+	lim, err := adaptive.New(cfg.Config)
 	if err != nil {
 		return nil, fmt.Errorf("limiter: NewAdaptiveLimiter: %w", err)
 	}
-	return &AdaptiveLimiter{lim: lim}, nil
+	return &AdaptiveLimiter{lim: lim, maxWait: cfg.maxWait}, nil
 }
 
 // AdaptiveStats is a snapshot of an [AdaptiveLimiter].
@@ -100,9 +121,9 @@ type AdaptiveStats struct {
 	// Increases and Decreases count the windows that moved the limit.
 	Increases, Decreases uint64
 	// Rejected counts refused requests by criticality; Admitted the
-	// requests let through.
+	// requests let through, Waited those of them that waited for a slot.
 	RejectedSheddable, RejectedNormal, RejectedCritical uint64
-	Admitted                                            uint64
+	Admitted, Waited                                    uint64
 	// Dropped counts requests whose context deadline expired in flight.
 	Dropped uint64
 }
@@ -126,6 +147,7 @@ func (a *AdaptiveLimiter) Stats() AdaptiveStats {
 		RejectedNormal:    s.Rejected[1],
 		RejectedCritical:  s.Rejected[2],
 		Admitted:          s.Admitted,
+		Waited:            s.Waited,
 		Dropped:           s.Dropped,
 	}
 }
@@ -160,8 +182,9 @@ func (a *AdaptiveLimiter) Load() float64 {
 }
 
 // AdaptiveConcurrencyMiddleware is [ConcurrencyMiddleware] with the limit
-// of a: a request over it is not queued but answered at once with 503
-// Service Unavailable and Retry-After (WithRetryAfter, default 1s); the
+// of a: a request over it waits at most [AdaptiveMaxWait] for a slot, then
+// is answered with 503 Service Unavailable and Retry-After (WithRetryAfter,
+// default 1s); the
 // OnReject hook sees Reason Concurrency and the current limit. Only
 // WithRetryAfter and WithOnReject apply. It panics on a nil a (a
 // programmer's error at start-up).
@@ -172,7 +195,7 @@ func AdaptiveConcurrencyMiddleware(a *AdaptiveLimiter, opts ...MiddlewareOption)
 	c := newMiddlewareConfig(opts)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			tok, ok := a.lim.AcquireLevel(criticality.From(r.Context()))
+			tok, ok := a.lim.AcquireWait(r.Context(), criticality.From(r.Context()), a.maxWait)
 			if !ok {
 				if c.onReject != nil {
 					c.onReject(r, Decision{RetryAfter: c.retryAfter, Reason: Concurrency, Limit: a.lim.Current()}, nil)

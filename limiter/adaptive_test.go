@@ -69,7 +69,7 @@ func TestAdaptiveMiddlewareFindsTheDependencysCapacity(t *testing.T) {
 }
 
 func TestAdaptiveMiddlewareShedsSheddableFirst(t *testing.T) {
-	a, err := NewAdaptiveLimiter(10, 10)
+	a, err := NewAdaptiveLimiter(10, 10, AdaptiveMaxWait(0))
 	require.NoError(t, err)
 	release := make(chan struct{})
 	entered := make(chan struct{}, 20)
@@ -136,6 +136,8 @@ func TestAdaptiveLimiterRejectsBadConfig(t *testing.T) {
 		func() (*AdaptiveLimiter, error) { return NewAdaptiveLimiter(1, 10, nil) },
 		func() (*AdaptiveLimiter, error) { return NewAdaptiveLimiter(1, 10, AdaptiveTolerance(0.5)) },
 		func() (*AdaptiveLimiter, error) { return NewAdaptiveLimiter(2, 10, AdaptiveInitial(1)) },
+		func() (*AdaptiveLimiter, error) { return NewAdaptiveLimiter(2, 10, AdaptiveMaxWait(-1)) },
+		func() (*AdaptiveLimiter, error) { return NewAdaptiveLimiter(2, 10, AdaptiveMaxWait(2*time.Second)) },
 	} {
 		_, err := f()
 		require.Error(t, err)

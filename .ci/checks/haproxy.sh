@@ -20,7 +20,7 @@ if [[ ${#need[@]} -gt 0 ]]; then
   $sudo apt-get update -qq </dev/null >/dev/null
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" </dev/null >/dev/null
 fi
-haproxy -v | head -1
+haproxy -v | sed -n 1p
 
 tmp=$(mktemp -d)
 pids=()

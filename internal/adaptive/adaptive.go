@@ -12,17 +12,17 @@
 //     and Envoy's adaptive concurrency filter): each window the limit is
 //     multiplied by tolerance × baseline ÷ measured (the gradient, clamped
 //     to [0.5, 1]), plus a headroom of up to √limit so that it can grow
-//     while latency is flat; growth is smoothed, a fall taken whole.
+//     while latency is flat; growth is smoothed more than a fall.
 //   - [AIMD]: +1 per healthy window, ×0.9 when latency exceeds tolerance ×
 //     baseline.
 //
 // The baseline cannot be observed while the limit keeps a queue in front
 // of the dependency, so, as Envoy does, the limit is pinned to Min now and
-// then (every ProbeEvery windows, and at once after three windows slower
+// then (every ProbeInterval, and at once after three windows slower
 // than twice the tolerance: the dependency itself changed) until
 // ProbeSamples operations admitted during the probe have finished; their
-// median is the new baseline. A window faster than the baseline lowers it
-// at once.
+// median is the new baseline. A window a fifth faster than the baseline
+// lowers it at once (the dependency got faster).
 //
 // Both start slowly as TCP does: the limit doubles each full window until
 // the first window slower than the tolerance.
@@ -33,11 +33,12 @@
 // larger limit.
 //
 // The admission path is two atomic operations and a load; latency costs a
-// clock read at each end, so outside probes only one operation in
-// SampleEvery is timed.
+// clock read at each end, so outside slow start and probes only one
+// operation in SampleEvery is timed.
 package adaptive
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -92,11 +93,12 @@ type Config struct {
 	// a window also holds at least limit/SampleEvery/2 samples, about half
 	// a round trip, so the limit moves a few times per round trip.
 	MinWindow int
-	// ProbeEvery is the number of windows between two baseline probes
-	// (default 200).
-	ProbeEvery int
+	// ProbeInterval is the time between two baseline probes (default
+	// 10s). A probe costs a dip: ProbeSamples operations at Min
+	// concurrency.
+	ProbeInterval time.Duration
 	// ProbeSamples is how many operations admitted during a probe must
-	// finish to end it (default 8).
+	// finish to end it (default 16).
 	ProbeSamples int
 }
 
@@ -121,8 +123,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: SampleEvery %d is not a power of two up to 1024", ErrConfig, c.SampleEvery)
 	case c.MinWindow < 0 || c.MinWindow > 1<<16:
 		return fmt.Errorf("%w: MinWindow %d outside [0, 65536]", ErrConfig, c.MinWindow)
-	case c.ProbeEvery < 0 || c.ProbeEvery > 1<<20:
-		return fmt.Errorf("%w: ProbeEvery %d outside [0, 1<<20]", ErrConfig, c.ProbeEvery)
+	case c.ProbeInterval < 0:
+		return fmt.Errorf("%w: negative ProbeInterval %v", ErrConfig, c.ProbeInterval)
 	case c.ProbeSamples < 0 || c.ProbeSamples > 1024:
 		return fmt.Errorf("%w: ProbeSamples %d outside [0, 1024]", ErrConfig, c.ProbeSamples)
 	}
@@ -138,11 +140,11 @@ func (c *Config) validate() error {
 	if c.MinWindow == 0 {
 		c.MinWindow = 4
 	}
-	if c.ProbeEvery == 0 {
-		c.ProbeEvery = 200
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 10 * time.Second
 	}
 	if c.ProbeSamples == 0 {
-		c.ProbeSamples = 8
+		c.ProbeSamples = 16
 	}
 	return nil
 }
@@ -162,7 +164,13 @@ type Limit struct {
 
 	rejected [3]atomic.Uint64 // by levelIndex
 	admitted atomic.Uint64
+	waited   atomic.Uint64 // admitted by AcquireWait after waiting
 	dropped  atomic.Uint64
+
+	waiters atomic.Int64
+	// wake carries one token per Release seen by a waiter; a woken waiter
+	// that loses the race for the slot waits again.
+	wake chan struct{}
 }
 
 // levelIndex maps Sheddable, Normal and Critical to 0, 1 and 2.
@@ -182,9 +190,9 @@ type estimator struct {
 	peak     int64 // most in flight seen in this window
 	drops    int
 
-	grown      bool // slow start is over: a window was slower than the tolerance
-	sinceProbe int  // windows since the last probe
-	slow       int  // consecutive windows slower than 2 × tolerance × baseline
+	grown      bool      // slow start is over: a window was slower than the tolerance
+	lastProbe  time.Time // when the last probe ended (or New)
+	slow       int       // consecutive windows slower than 2 × tolerance × baseline
 	probing    bool
 	probeStart time.Time
 	probe      []float64 // latencies of operations admitted in this probe, ns
@@ -198,9 +206,10 @@ func New(cfg Config) (*Limit, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	l := &Limit{}
-	l.mask.Store(uint64(cfg.SampleEvery - 1))
-	l.est = estimator{cfg: cfg, limit: float64(cfg.Initial), probe: make([]float64, 0, cfg.ProbeSamples)}
+	l := &Limit{wake: make(chan struct{}, 64)}
+	l.est = estimator{cfg: cfg, limit: float64(cfg.Initial), probe: make([]float64, 0, cfg.ProbeSamples),
+		grown: cfg.Initial >= cfg.Max, lastProbe: time.Now()}
+	l.mask.Store(l.est.mask())
 	l.limit.Store(int64(cfg.Initial))
 	return l, nil
 }
@@ -240,13 +249,60 @@ func (l *Limit) Acquire() (Token, bool) {
 // under overload sheddable work is refused first and critical work keeps a
 // reserved share.
 func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
+	t, ok := l.tryAcquire(lv)
+	if !ok {
+		l.rejected[levelIndex(lv)].Add(1)
+	}
+	return t, ok
+}
+
+// AcquireWait is [Limit.AcquireLevel] that, at the limit, waits up to
+// maxWait (and no longer than ctx) for a slot to free instead of refusing
+// at once: a burst larger than the limit is smoothed over a few
+// milliseconds rather than refused, while a sustained overload still is,
+// since nobody waits longer than maxWait (CoDel's insight: a queue is good
+// when it drains within a target delay, bad when it stands). Waiting costs
+// a timer, on the slow path only.
+func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait time.Duration) (Token, bool) {
+	if t, ok := l.tryAcquire(lv); ok || maxWait <= 0 {
+		if !ok {
+			l.rejected[levelIndex(lv)].Add(1)
+		}
+		return t, ok
+	}
+	l.waiters.Add(1)
+	defer l.waiters.Add(-1)
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	for slept := false; ; slept = true {
+		// A Release between the failed attempt and registering as a
+		// waiter may have found no waiter and sent no wake: try again
+		// after registering, before sleeping.
+		if t, ok := l.tryAcquire(lv); ok {
+			if slept {
+				l.waited.Add(1)
+			}
+			return t, true
+		}
+		select {
+		case <-l.wake:
+		case <-timer.C:
+			l.rejected[levelIndex(lv)].Add(1)
+			return Token{}, false
+		case <-ctx.Done():
+			l.rejected[levelIndex(lv)].Add(1)
+			return Token{}, false
+		}
+	}
+}
+
+func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	limit := l.limit.Load()
 	if lv < criticality.Critical {
 		limit = max(1, int64(float64(limit)*criticality.Share(lv)))
 	}
 	if n := l.inflight.Add(1); n > limit {
 		l.inflight.Add(-1)
-		l.rejected[levelIndex(lv)].Add(1)
 		return Token{}, false
 	}
 	l.admitted.Add(1)
@@ -266,6 +322,13 @@ func (l *Limit) Release(t Token, o Outcome) {
 		return
 	}
 	n := l.inflight.Add(-1) + 1 // in flight while this one was
+	if l.waiters.Load() > 0 {
+		// Wake one waiter; a full channel already holds enough wakes.
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 	if o == Dropped {
 		l.dropped.Add(1)
 	}
@@ -277,17 +340,10 @@ func (l *Limit) Release(t Token, o Outcome) {
 		rtt = time.Since(t.start)
 	}
 	l.mu.Lock()
-	before := l.est.probing
 	if next, changed := l.est.observe(t.start, rtt, o == Dropped, n); changed {
 		l.limit.Store(next)
 	}
-	if after := l.est.probing; after != before {
-		if after {
-			l.mask.Store(0)
-		} else {
-			l.mask.Store(uint64(l.est.cfg.SampleEvery - 1))
-		}
-	}
+	l.mask.Store(l.est.mask())
 	l.mu.Unlock()
 }
 
@@ -321,7 +377,7 @@ func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool
 	slices.Sort(e.probe)
 	e.baseline = e.probe[len(e.probe)/2]
 	e.probing = false
-	e.sinceProbe, e.slow = 0, 0
+	e.lastProbe, e.slow = time.Now(), 0
 	e.set(e.saved)
 	e.resetWindow()
 }
@@ -343,11 +399,19 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 	e.resetWindow()
 }
 
+// mask selects the operations to time: every one during slow start and
+// probes (few operations, and each one counts), one in SampleEvery after.
+func (e *estimator) mask() uint64 {
+	if e.probing || !e.grown {
+		return 0
+	}
+	return uint64(e.cfg.SampleEvery - 1)
+}
+
 func (e *estimator) resetWindow() { e.sum, e.n, e.peak, e.drops = 0, 0, 0, 0 }
 
 func (e *estimator) closeWindow() {
 	e.windows++
-	e.sinceProbe++
 	old := e.limit
 	// An operation in this window may have ended for overload without a
 	// latency: back off by the same factor whichever algorithm runs.
@@ -356,7 +420,11 @@ func (e *estimator) closeWindow() {
 		return
 	}
 	e.short = e.sum / float64(e.n)
-	if e.baseline == 0 || e.short < e.baseline {
+	// A window much faster than the baseline means the dependency got
+	// faster (a slow phase ended): take it at once. A little faster is
+	// noise, and following it down would make every noisy window pull the
+	// limit down until the next probe.
+	if e.baseline == 0 || e.short < 0.8*e.baseline {
 		e.baseline = e.short
 	}
 	if e.short > 2*e.cfg.Tolerance*e.baseline {
@@ -364,7 +432,7 @@ func (e *estimator) closeWindow() {
 	} else {
 		e.slow = 0
 	}
-	if e.slow >= 3 || e.sinceProbe >= e.cfg.ProbeEvery {
+	if e.slow >= 3 || time.Since(e.lastProbe) >= e.cfg.ProbeInterval {
 		e.startProbe()
 		return
 	}
@@ -383,6 +451,7 @@ func (e *estimator) closeWindow() {
 			e.grown = true
 		case !appLimited:
 			e.set(old * 2)
+			e.grown = e.limit >= float64(e.cfg.Max)
 			return
 		default:
 			return
@@ -407,10 +476,15 @@ func (e *estimator) closeWindow() {
 		// 0.5, so that a latency step is answered by the gradient alone:
 		// a doubling of latency halves the limit in about two round
 		// trips. Growth is smoothed (a fifth per window) so that noise
-		// does not walk the limit up; a fall is taken whole.
+		// does not walk the limit up; a small fall (gradient above 0.85,
+		// what a noisy window gives) is halved, a large one (a real
+		// step) taken whole.
 		next := old*gradient + math.Sqrt(old)*(2*gradient-1)
-		if next > old {
+		switch {
+		case next > old:
 			next = old + 0.2*(next-old)
+		case gradient > 0.85:
+			next = old + 0.5*(next-old)
 		}
 		e.set(next)
 	}
@@ -457,6 +531,7 @@ type Stats struct {
 	// critical).
 	Rejected [3]uint64
 	Admitted uint64 // Acquire calls admitted
+	Waited   uint64 // of which AcquireWait admitted after waiting
 	Dropped  uint64 // releases with outcome Dropped
 }
 
@@ -480,6 +555,7 @@ func (l *Limit) Stats() Stats {
 		Decreases: e.decreases,
 		Rejected:  [3]uint64{l.rejected[0].Load(), l.rejected[1].Load(), l.rejected[2].Load()},
 		Admitted:  l.admitted.Load(),
+		Waited:    l.waited.Load(),
 		Dropped:   l.dropped.Load(),
 	}
 }
