@@ -168,7 +168,15 @@ func (a *AdaptiveLimiter) Load() float64 {
 	rejected := st.Rejected[0] + st.Rejected[1] + st.Rejected[2]
 	now := time.Now()
 	a.mu.Lock()
-	if a.loadAt.IsZero() || now.Sub(a.loadAt) >= loadWindow {
+	switch {
+	case st.Probing:
+		// A probe refuses on purpose, to measure the baseline: not
+		// overload. Its window is skipped.
+		a.loadAt, a.loadRejected, a.loadAdmitted = time.Time{}, rejected, st.Admitted
+		a.rejectShare = 0
+	case a.loadAt.IsZero():
+		a.loadAt, a.loadRejected, a.loadAdmitted = now, rejected, st.Admitted
+	case now.Sub(a.loadAt) >= loadWindow:
 		dRej, dAdm := rejected-a.loadRejected, st.Admitted-a.loadAdmitted
 		a.rejectShare = 0
 		if dRej+dAdm > 0 {
@@ -178,16 +186,18 @@ func (a *AdaptiveLimiter) Load() float64 {
 	}
 	share := a.rejectShare
 	a.mu.Unlock()
+	if st.Probing {
+		return 0 // the limit is Min on purpose: in flight over it says nothing
+	}
 	return max(float64(st.InFlight)/float64(max(st.Limit, 1)), 4*share)
 }
 
 // AdaptiveConcurrencyMiddleware is [ConcurrencyMiddleware] with the limit
 // of a: a request over it waits at most [AdaptiveMaxWait] for a slot, then
 // is answered with 503 Service Unavailable and Retry-After (WithRetryAfter,
-// default 1s); the
-// OnReject hook sees Reason Concurrency and the current limit. Only
-// WithRetryAfter and WithOnReject apply. It panics on a nil a (a
-// programmer's error at start-up).
+// default 1s); the OnReject hook sees Reason Concurrency and the current
+// limit. Only WithRetryAfter and WithOnReject apply. It panics on a nil a
+// (a programmer's error at start-up).
 func AdaptiveConcurrencyMiddleware(a *AdaptiveLimiter, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if a == nil {
 		panic("limiter: AdaptiveConcurrencyMiddleware: nil AdaptiveLimiter")

@@ -31,24 +31,27 @@ type LoadProbe struct {
 // multiple instances" only helps when the balancer knows.
 //
 // It is ready while every probe's load stays below the high mark, turns
-// unready when one reaches it, and turns ready again only when every load
-// has fallen to the low mark and none has reached the high mark for a hold
-// time (hysteresis in load and in time, so that an instance at the edge
-// does not flap in and out of rotation). Its state is computed when asked
+// unready when one has stayed at it for [WithMinOverload], and turns ready
+// again only when every load has fallen to the low mark and none has
+// reached the high mark for [WithMinUnready] (hysteresis in load and in
+// time, so that an instance at the edge does not flap in and out of
+// rotation). Its state is computed when asked
 // (a health check, an agent check), with no goroutine of its own.
 //
 // [Readiness.Handler] answers HTTP readiness probes (Kubernetes, most load
 // balancers); [Readiness.ServeAgent] answers HAProxy's agent-check with a
 // weight that falls as the load rises, and "drain" when unready.
 type Readiness struct {
-	probes     []LoadProbe
-	high, low  float64
-	minUnready time.Duration
+	probes      []LoadProbe
+	high, low   float64
+	minUnready  time.Duration
+	minOverload time.Duration
 
-	mu       sync.Mutex
-	ready    bool
-	cause    string
-	lastHigh time.Time // the last Check that saw a load at the high mark
+	mu        sync.Mutex
+	ready     bool
+	cause     string
+	lastHigh  time.Time // the last Check that saw a load at the high mark
+	highSince time.Time // first Check of the current run at the high mark; zero after a lower one
 
 	becameUnready, becameReady, agentAnswers atomic.Uint64
 }
@@ -64,6 +67,21 @@ func WithMinUnready(d time.Duration) ReadinessOption {
 			return fmt.Errorf("limiter: WithMinUnready(%v): negative", d)
 		}
 		r.minUnready = d
+		return nil
+	}
+}
+
+// WithMinOverload sets how long the load must stay at the high mark (seen
+// by every check in between) before the instance turns unready (default
+// 1s): a burst, or the refusals of a limit still warming up, must not take
+// an instance out of rotation, least of all every instance at once. 0
+// turns unready on the first check at the high mark.
+func WithMinOverload(d time.Duration) ReadinessOption {
+	return func(r *Readiness) error {
+		if d < 0 {
+			return fmt.Errorf("limiter: WithMinOverload(%v): negative", d)
+		}
+		r.minOverload = d
 		return nil
 	}
 }
@@ -95,7 +113,7 @@ func NewReadiness(probes []LoadProbe, opts ...ReadinessOption) (*Readiness, erro
 			return nil, fmt.Errorf("limiter: NewReadiness: probe %d needs a Name and a Load", i)
 		}
 	}
-	r := &Readiness{probes: append([]LoadProbe(nil), probes...), high: 0.9, low: 0.7, minUnready: 2 * time.Second, ready: true}
+	r := &Readiness{probes: append([]LoadProbe(nil), probes...), high: 0.9, low: 0.7, minUnready: 2 * time.Second, minOverload: time.Second, ready: true}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("limiter: NewReadiness: nil ReadinessOption")
@@ -129,9 +147,14 @@ func (r *Readiness) Check() ReadinessState {
 	defer r.mu.Unlock()
 	if load >= r.high {
 		r.lastHigh = now
+		if r.highSince.IsZero() {
+			r.highSince = now
+		}
+	} else {
+		r.highSince = time.Time{}
 	}
 	switch {
-	case r.ready && load >= r.high:
+	case r.ready && load >= r.high && now.Sub(r.highSince) >= r.minOverload:
 		r.ready, r.cause = false, cause
 		r.becameUnready.Add(1)
 	case !r.ready && load <= r.low && now.Sub(r.lastHigh) >= r.minUnready:

@@ -25,7 +25,7 @@ func (g *loadGauge) load() float64 { return math.Float64frombits(g.bits.Load()) 
 
 func TestReadinessHysteresis(t *testing.T) {
 	var queue, inflight loadGauge
-	r, err := NewReadiness([]LoadProbe{{"queue", queue.load}, {"inflight", inflight.load}}, WithMinUnready(0))
+	r, err := NewReadiness([]LoadProbe{{"queue", queue.load}, {"inflight", inflight.load}}, WithMinUnready(0), WithMinOverload(0))
 	require.NoError(t, err)
 
 	steps := []struct {
@@ -58,7 +58,7 @@ func TestReadinessHysteresis(t *testing.T) {
 
 func TestReadinessHandlerAndAgent(t *testing.T) {
 	var g loadGauge
-	r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithHysteresis(0.5, 0.25), WithMinUnready(0))
+	r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithHysteresis(0.5, 0.25), WithMinUnready(0), WithMinOverload(0))
 	require.NoError(t, err)
 
 	probe := func() (int, map[string]any) {
@@ -118,6 +118,7 @@ func TestReadinessRejectsBadInput(t *testing.T) {
 		{ok, []ReadinessOption{WithHysteresis(0.5, 0)}},
 		{ok, []ReadinessOption{WithHysteresis(math.Inf(1), 0.5)}},
 		{ok, []ReadinessOption{WithMinUnready(-time.Second)}},
+		{ok, []ReadinessOption{WithMinOverload(-time.Second)}},
 	} {
 		_, err := NewReadiness(tc.probes, tc.opts...)
 		require.Error(t, err)
@@ -135,7 +136,16 @@ func TestReadinessHoldsUnready(t *testing.T) {
 		r, err := NewReadiness([]LoadProbe{{"queue", g.load}}, WithMinUnready(2*time.Second))
 		require.NoError(t, err)
 		g.set(1)
-		require.False(t, r.Check().Ready)
+		require.True(t, r.Check().Ready, "one check at the high mark is a burst")
+		time.Sleep(500 * time.Millisecond)
+		g.set(0.5)
+		require.True(t, r.Check().Ready)
+		g.set(1)
+		require.True(t, r.Check().Ready, "the overload restarted: its second has not passed")
+		time.Sleep(999 * time.Millisecond)
+		require.True(t, r.Check().Ready)
+		time.Sleep(time.Millisecond)
+		require.False(t, r.Check().Ready, "a second at the high mark is overload")
 		g.set(0) // drained: no traffic, no load
 		time.Sleep(1999 * time.Millisecond)
 		require.False(t, r.Check().Ready, "ready again within the hold")

@@ -52,12 +52,14 @@ func run() error {
 	service := flag.Duration("service", 2*time.Millisecond, "latency of one call to the simulated dependency")
 	capacity := flag.Int("capacity", 8, "calls the simulated dependency serves at once")
 	maxLimit := flag.Int("max-limit", 256, "upper bound of the adaptive concurrency limit")
+	minLimit := flag.Int("min-limit", 4, "lower bound of the adaptive concurrency limit")
+	maxWait := flag.Duration("max-wait", 20*time.Millisecond, "how long a request over the limit waits for a slot before 503")
 	flag.Parse()
 	if *capacity < 1 || *service <= 0 {
 		return errors.New("-capacity and -service must be positive")
 	}
 
-	adaptive, err := limiter.NewAdaptiveLimiter(1, *maxLimit)
+	adaptive, err := limiter.NewAdaptiveLimiter(*minLimit, *maxLimit, limiter.AdaptiveMaxWait(*maxWait))
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@
 // of the dependency, so, as Envoy does, the limit is pinned to Min now and
 // then (every ProbeInterval, and at once after three windows slower
 // than twice the tolerance: the dependency itself changed) until
-// ProbeSamples operations admitted during the probe have finished; their
-// median is the new baseline. A window a fifth faster than the baseline
+// ProbeSamples operations admitted during the probe have finished (or a
+// timeout: 50 baselines, from 100 ms to 5 s); their median is the new
+// baseline. A window a fifth faster than the baseline
 // lowers it at once (the dependency got faster).
 //
 // Both start slowly as TCP does: the limit doubles each full window until
@@ -251,9 +252,25 @@ func (l *Limit) Acquire() (Token, bool) {
 func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
 	t, ok := l.tryAcquire(lv)
 	if !ok {
-		l.rejected[levelIndex(lv)].Add(1)
+		l.refuse(lv)
 	}
 	return t, ok
+}
+
+// refuse counts a refusal; it is also where an overdue probe ends, since a
+// probe starved of traffic gets no Release to end it.
+func (l *Limit) refuse(lv criticality.Level) {
+	l.rejected[levelIndex(lv)].Add(1)
+	if l.mask.Load() != 0 {
+		return // neither probing nor in slow start
+	}
+	l.mu.Lock()
+	if e := &l.est; e.probing && time.Since(e.probeStart) > e.probeTimeout() {
+		e.endProbe()
+		l.limit.Store(int64(e.limit))
+		l.mask.Store(e.mask())
+	}
+	l.mu.Unlock()
 }
 
 // AcquireWait is [Limit.AcquireLevel] that, at the limit, waits up to
@@ -266,7 +283,7 @@ func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
 func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait time.Duration) (Token, bool) {
 	if t, ok := l.tryAcquire(lv); ok || maxWait <= 0 {
 		if !ok {
-			l.rejected[levelIndex(lv)].Add(1)
+			l.refuse(lv)
 		}
 		return t, ok
 	}
@@ -287,10 +304,10 @@ func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait t
 		select {
 		case <-l.wake:
 		case <-timer.C:
-			l.rejected[levelIndex(lv)].Add(1)
+			l.refuse(lv)
 			return Token{}, false
 		case <-ctx.Done():
-			l.rejected[levelIndex(lv)].Add(1)
+			l.refuse(lv)
 			return Token{}, false
 		}
 	}
@@ -370,16 +387,30 @@ func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool
 	if len(e.probe) < e.cfg.ProbeSamples {
 		return
 	}
-	// The median, not the mean: the first operations admitted in a probe
-	// may still queue behind older ones; and not the minimum, which on a
-	// noisy dependency is far below the typical no-load latency and would
-	// hold the limit down.
-	slices.Sort(e.probe)
-	e.baseline = e.probe[len(e.probe)/2]
+	e.endProbe()
+}
+
+// endProbe takes the median of the probe's samples as the baseline (if it
+// has any) and restores the limit. The median, not the mean: the first
+// operations admitted in a probe may still queue behind older ones; and
+// not the minimum, which on a noisy dependency is far below the typical
+// no-load latency and would hold the limit down.
+func (e *estimator) endProbe() {
+	if len(e.probe) > 0 {
+		slices.Sort(e.probe)
+		e.baseline = e.probe[len(e.probe)/2]
+	}
 	e.probing = false
 	e.lastProbe, e.slow = time.Now(), 0
 	e.set(e.saved)
 	e.resetWindow()
+}
+
+// probeTimeout bounds a probe: one that has not gathered its samples by
+// then (too little traffic: an instance its load balancer drained) ends
+// with what it has, so that the limit is never left pinned to Min.
+func (e *estimator) probeTimeout() time.Duration {
+	return min(max(time.Duration(50*e.baseline), 100*time.Millisecond), 5*time.Second)
 }
 
 func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
