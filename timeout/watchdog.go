@@ -26,9 +26,16 @@ import (
 // really passed since the last Beat, however late the ticks come, and is
 // reported within stallAfter plus two ticks when they come on time.
 //
-// Use NewWatchdog and Close it when done; Close stops the goroutine. A
-// zero Watchdog tracks Tokens but never checks them, and its Close returns
-// at once. A Watchdog is safe for concurrent use.
+// The check reads the Tokens without any lock: Track and Done take a short
+// lock only to pick or give back a slot in the Tokens' table, so their
+// latency does not grow with the number of Tokens (a check of a million
+// Tokens takes milliseconds). The table's memory follows the peak number of
+// Tokens tracked at once: 8 bytes per slot, reused by later Tokens.
+//
+// Use NewWatchdog and stop it when done: Shutdown waits for the tracked
+// work to end first, Close stops the goroutine at once. A zero Watchdog
+// tracks Tokens but never checks them, and its Close returns at once. A
+// Watchdog is safe for concurrent use.
 type Watchdog struct {
 	cfg   watchdogConfig
 	tick  time.Duration
@@ -41,16 +48,41 @@ type Watchdog struct {
 	cutoff atomic.Int64
 	marks  []mark // owned by loop
 
-	mu       sync.Mutex
-	tokens   []*Token // unordered; each Token knows its index
-	tracked  uint64
-	stalls   uint64
-	canceled uint64
+	// The table of Tokens: slot i is chunks[i>>chunkBits][i&chunkMask].
+	// mu guards free and the growth of the table; slots are read and
+	// written atomically, so the check reads them without mu. used is the
+	// number of slots ever handed out (the part of the table to scan);
+	// it is stored after chunks grows, and the check loads it first.
+	mu     sync.Mutex
+	free   []int32
+	used   atomic.Int32
+	chunks atomic.Pointer[[]*chunk]
+
+	tracking atomic.Int64
+	tracked  atomic.Uint64
+	stalls   atomic.Uint64
+	canceled atomic.Uint64
+
+	// idle is closed when tracking drops to zero while Shutdown waits
+	// (see Shutdown); guarded by mu.
+	waiters atomic.Int32
+	idle    chan struct{}
 
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
 }
+
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+	// maxSlots bounds the table (and so the Tokens tracked at once) well
+	// below the range of the int32 slot numbers.
+	maxSlots = 1 << 30
+)
+
+type chunk [chunkSize]atomic.Pointer[Token]
 
 // Token is one piece of tracked work. Its methods may be called from any
 // goroutine. Methods on the zero Token do nothing.
@@ -62,9 +94,11 @@ type Token struct {
 	cancel   context.CancelCauseFunc
 	pcs      []uintptr
 
-	// Guarded by w.mu.
-	idx      int   // index in w.tokens; -1 once done
-	reported int64 // lastBeat when last reported stuck; -1 if never
+	// slot is the Token's slot in the table, or -1 once Done.
+	slot atomic.Int32
+	// reported is lastBeat when last reported stuck, -1 if never. Only
+	// the watchdog's goroutine reads and writes it after Track.
+	reported int64
 }
 
 // Stuck describes one stuck Token.
@@ -118,8 +152,8 @@ func NewWatchdog(opts ...WatchdogOption) (*Watchdog, error) {
 // ends. With WithCancelStalled(true) the returned context is a child of
 // ctx that is cancelled when the work is stuck, and also by Done; otherwise
 // it is ctx itself. After Close, Tokens are still accepted but no longer
-// checked. Track panics if ctx is nil and cancellation is on, as
-// context.WithCancelCause does.
+// checked. A nil ctx is returned as it is: the work is watched and
+// reported, but has no context to cancel (Track never panics).
 func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *Token) {
 	now := w.now.Load()
 	t := &Token{w: w, name: name, start: now, reported: -1}
@@ -127,15 +161,48 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 	if w.cfg.stacks {
 		t.pcs = callers()
 	}
-	if w.cfg.cancel {
+	if w.cfg.cancel && ctx != nil {
 		ctx, t.cancel = context.WithCancelCause(ctx)
 	}
-	w.mu.Lock()
-	t.idx = len(w.tokens)
-	w.tokens = append(w.tokens, t)
-	w.tracked++
-	w.mu.Unlock()
+	i := w.takeSlot()
+	t.slot.Store(i)
+	// Published after its fields are set: the check that loads t from
+	// the slot sees them.
+	w.slotAt(i).Store(t)
+	w.tracking.Add(1)
+	w.tracked.Add(1)
 	return ctx, t
+}
+
+// takeSlot returns a free slot, growing the table if none is.
+func (w *Watchdog) takeSlot() int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.free); n > 0 {
+		i := w.free[n-1]
+		w.free = w.free[:n-1]
+		return i
+	}
+	i := w.used.Load()
+	if i >= maxSlots {
+		// A billion Tokens at once: share the last slot rather than fail.
+		// The check then sees only one of the Tokens sharing it.
+		return i - 1
+	}
+	var dir []*chunk
+	if p := w.chunks.Load(); p != nil {
+		dir = *p
+	}
+	if int(i>>chunkBits) == len(dir) {
+		grown := append(dir[:len(dir):len(dir)], new(chunk))
+		w.chunks.Store(&grown)
+	}
+	w.used.Store(i + 1)
+	return i
+}
+
+func (w *Watchdog) slotAt(i int32) *atomic.Pointer[Token] {
+	return &(*w.chunks.Load())[i>>chunkBits][i&chunkMask]
 }
 
 func callers() []uintptr {
@@ -165,23 +232,43 @@ func (t *Token) Done() {
 	if w == nil {
 		return
 	}
-	w.mu.Lock()
-	if i := t.idx; i >= 0 {
-		last := len(w.tokens) - 1
-		moved := w.tokens[last]
-		w.tokens[i] = moved
-		moved.idx = i
-		w.tokens[last] = nil
-		w.tokens = w.tokens[:last]
-		t.idx = -1
-		// Give memory back after a burst, at amortised O(1) per Done.
-		if c := cap(w.tokens); c > 1024 && len(w.tokens) < c/4 {
-			w.tokens = slices.Clone(w.tokens)
+	if i := t.slot.Swap(-1); i >= 0 {
+		// Only the first Done gets here. A check still reading t from the
+		// slot sees slot -1 and skips it.
+		w.slotAt(i).CompareAndSwap(t, nil)
+		w.mu.Lock()
+		w.free = append(w.free, i)
+		w.mu.Unlock()
+		// tracking is read by Shutdown after it counts itself in waiters,
+		// and written here before waiters is read: one of the two sees
+		// the other, so the last Done cannot miss a waiting Shutdown.
+		if w.tracking.Add(-1) == 0 && w.waiters.Load() > 0 {
+			w.mu.Lock()
+			if w.idle != nil && w.tracking.Load() == 0 {
+				close(w.idle)
+				w.idle = nil
+			}
+			w.mu.Unlock()
 		}
 	}
-	w.mu.Unlock()
 	if t.cancel != nil {
 		t.cancel(nil)
+	}
+}
+
+// each calls f for every Token tracked, without any lock: the slots are
+// atomic, and a Token loaded from one is complete (see Track).
+func (w *Watchdog) each(f func(t *Token)) {
+	n := w.used.Load()
+	p := w.chunks.Load()
+	if p == nil {
+		return
+	}
+	dir := *p
+	for i := range n {
+		if t := dir[i>>chunkBits][i&chunkMask].Load(); t != nil && t.slot.Load() >= 0 {
+			f(t)
+		}
 	}
 }
 
@@ -238,27 +325,21 @@ type stall struct {
 
 func (w *Watchdog) check(now, cutoff int64) {
 	var found []stall
-	w.mu.Lock()
-	for _, t := range w.tokens {
+	w.each(func(t *Token) {
 		last := t.lastBeat.Load()
 		if last >= cutoff || last == t.reported {
-			continue
+			return
 		}
 		t.reported = last
 		found = append(found, stall{t, t.stuckAt(now, last)})
-	}
-	w.stalls += uint64(len(found))
-	w.mu.Unlock()
+	})
+	w.stalls.Add(uint64(len(found)))
 
-	// Cancel and call back outside the lock: neither may hold up Track
-	// and Done, and the callback may call Stuck.
 	for _, f := range found {
 		if f.t.cancel != nil {
 			f.t.cancel(fmt.Errorf("%w: %s made no progress for %v (running for %v)",
 				ErrStalled, quoteName(f.s.Name), f.s.SinceBeat, f.s.Age))
-			w.mu.Lock()
-			w.canceled++
-			w.mu.Unlock()
+			w.canceled.Add(1)
 		}
 		if w.cfg.onStuck != nil {
 			f.s.Stack = formatStack(f.t.pcs)
@@ -288,13 +369,11 @@ func (t *Token) stuckAt(now, last int64) Stuck {
 func (w *Watchdog) Stuck() []Stuck {
 	now, cutoff := w.now.Load(), w.cutoff.Load()
 	var found []stall
-	w.mu.Lock()
-	for _, t := range w.tokens {
+	w.each(func(t *Token) {
 		if last := t.lastBeat.Load(); last < cutoff {
 			found = append(found, stall{t, t.stuckAt(now, last)})
 		}
-	}
-	w.mu.Unlock()
+	})
 	out := make([]Stuck, len(found))
 	for i, f := range found {
 		out[i] = f.s
@@ -322,22 +401,62 @@ func formatStack(pcs []uintptr) string {
 	return b.String()
 }
 
-// Stats returns a snapshot of the Watchdog's counters.
+// Stats returns a snapshot of the Watchdog's counters, read one by one
+// without stopping Track and Done.
 func (w *Watchdog) Stats() WatchdogStats {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	return WatchdogStats{
-		Tracking: len(w.tokens),
-		Tracked:  w.tracked,
-		Stalls:   w.stalls,
-		Canceled: w.canceled,
+		Tracking: int(max(w.tracking.Load(), 0)),
+		Tracked:  w.tracked.Load(),
+		Stalls:   w.stalls.Load(),
+		Canceled: w.canceled.Load(),
 	}
 }
 
-// Close stops the watchdog's goroutine and waits for it to exit, including
-// a WithOnStuck callback in progress (so the callback must not call
-// Close). It does not cancel tracked work. Close is idempotent and always
-// returns nil.
+// Shutdown stops the watchdog gracefully: it keeps checking until every
+// tracked Token is Done, then stops like Close. If ctx ends first it
+// returns an error matching ctx.Err() and context.Cause(ctx) and the
+// watchdog keeps running. A ctx already done fails Shutdown at once, and a
+// nil ctx is an error wrapping ErrInvalid and ErrNilContext. Work tracked
+// while Shutdown waits is waited for too. Like Close, it must not be
+// called from a WithOnStuck callback.
+func (w *Watchdog) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("timeout.Watchdog.Shutdown")
+	}
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
+	if err := w.waitIdle(ctx); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func (w *Watchdog) waitIdle(ctx context.Context) error {
+	w.waiters.Add(1)
+	defer w.waiters.Add(-1)
+	w.mu.Lock()
+	if w.tracking.Load() == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
+}
+
+// Close stops the watchdog's goroutine at once, whatever is tracked, and
+// waits for it to exit, including a WithOnStuck callback in progress (so
+// the callback must not call Close). It does not cancel tracked work.
+// Close is idempotent and always returns nil.
 func (w *Watchdog) Close() error {
 	if w.stopped == nil {
 		return nil // a zero Watchdog has no goroutine to stop
