@@ -150,16 +150,24 @@ type stripe struct {
 }
 
 // stackShift makes the stripe index the same for every call on one
-// goroutine's smallest (8 KiB) stack, and different for neighbouring
-// stacks.
-const stackShift = 13
+// goroutine's smallest (2 KiB) stack, and different for neighbouring
+// stacks. A larger stack spans several indexes, which is harmless: a
+// sender computes its stripe once and uses it for both of its counts.
+const stackShift = 11
 
-// numStripes is the stripe count for a new Chan: a few per P, so that two
+// numStripes is the stripe count for a new Chan: two per P, so that two
 // goroutines running at once rarely share a line, rounded to a power of
-// two.
+// two and at most 64. With one or two Ps a single stripe is used: the
+// word then bounces between two cores at most, and measured on two cores,
+// striping cost more (one more indirection, more lines touched) than it
+// saved.
 func numStripes() int {
-	n := 4
-	for n < 4*runtime.GOMAXPROCS(0) && n < 64 {
+	p := runtime.GOMAXPROCS(0)
+	if p <= 2 {
+		return 1
+	}
+	n := 1
+	for n < 2*p && n < 64 {
 		n *= 2
 	}
 	return n
@@ -445,6 +453,12 @@ func (c *Chan[T]) Recv(ctx context.Context) (T, error) {
 		return v, ErrClosed
 	default:
 	}
+	return c.recvBlocked(ctx)
+}
+
+// recvBlocked waits for a value, Close or the end of ctx. It is the one
+// place where a Recv blocks.
+func (c *Chan[T]) recvBlocked(ctx context.Context) (T, error) {
 	done := ctx.Done()
 	if done == nil {
 		// A ctx that never ends: a plain receive parks for less than a

@@ -293,6 +293,9 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 		onDrop = nil
 	}
 	c := mustChan(t, 16, WithOverflow(p, onDrop))
+	if round%2 == 1 {
+		c.stripes, c.mask = make([]stripe, 8), 7
+	}
 
 	var accepted, returned, rejected, received, drainedInside atomic.Int64
 	var sendWG, recvWG sync.WaitGroup
@@ -523,6 +526,9 @@ func TestChanDoneContextFailsAtOnce(t *testing.T) {
 func TestChanCloseStripesStress(t *testing.T) {
 	for round := range 50 {
 		c := mustChan[int](t, 4)
+		// Several stripes whatever GOMAXPROCS, so that Close retires
+		// stripes with and without senders in flight.
+		c.stripes, c.mask = make([]stripe, 8), 7
 		var sent, back atomic.Int64
 		var wg sync.WaitGroup
 		for g := range 8 {
