@@ -28,9 +28,10 @@ import (
 //
 // The check reads the Tokens without any lock: Track and Done take a short
 // lock only to pick or give back a slot in the Tokens' table, so their
-// latency does not grow with the number of Tokens (a check of a million
-// Tokens takes milliseconds). The table's memory follows the peak number of
-// Tokens tracked at once: 8 bytes per slot, reused by later Tokens.
+// latency does not grow with the number of Tokens. Each slot holds its
+// Token's last Beat, so a check reads the table in order and touches a
+// Token only when it is stuck. The table's memory follows the peak number
+// of Tokens tracked at once: 24 bytes per slot, reused by later Tokens.
 //
 // Use NewWatchdog and stop it when done: Shutdown waits for the tracked
 // work to end first, Close stops the goroutine at once. A zero Watchdog
@@ -82,23 +83,33 @@ const (
 	maxSlots = 1 << 30
 )
 
-type chunk [chunkSize]atomic.Pointer[Token]
+type chunk [chunkSize]slot
+
+// slot is one entry of the table. Track stores beat and reported before
+// it publishes tok, so a check that loads tok sees them. A Beat after
+// Done could land in a slot reused by another Token and hide that
+// Token's stall for one period; Beat checks that its Token still holds
+// the slot, which leaves only a Beat racing Done, a misuse, exposed.
+type slot struct {
+	tok  atomic.Pointer[Token]
+	beat atomic.Int64
+	// reported is beat when last reported stuck, -1 if never; after Track
+	// only the watchdog's goroutine writes it.
+	reported atomic.Int64
+}
 
 // Token is one piece of tracked work. Its methods may be called from any
 // goroutine. Methods on the zero Token do nothing.
 type Token struct {
-	w        *Watchdog
-	name     string
-	start    int64
-	lastBeat atomic.Int64
-	cancel   context.CancelCauseFunc
-	pcs      []uintptr
+	w      *Watchdog
+	name   string
+	start  int64
+	entry  *slot // the Token's slot, where Beat stores
+	cancel context.CancelCauseFunc
+	pcs    []uintptr
 
-	// slot is the Token's slot in the table, or -1 once Done.
+	// slot is the index of entry in the table, or -1 once Done.
 	slot atomic.Int32
-	// reported is lastBeat when last reported stuck, -1 if never. Only
-	// the watchdog's goroutine reads and writes it after Track.
-	reported int64
 }
 
 // Stuck describes one stuck Token.
@@ -156,8 +167,7 @@ func NewWatchdog(opts ...WatchdogOption) (*Watchdog, error) {
 // reported, but has no context to cancel (Track never panics).
 func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *Token) {
 	now := w.now.Load()
-	t := &Token{w: w, name: name, start: now, reported: -1}
-	t.lastBeat.Store(now)
+	t := &Token{w: w, name: name, start: now}
 	if w.cfg.stacks {
 		t.pcs = callers()
 	}
@@ -166,9 +176,12 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 	}
 	i := w.takeSlot()
 	t.slot.Store(i)
-	// Published after its fields are set: the check that loads t from
-	// the slot sees them.
-	w.slotAt(i).Store(t)
+	e := w.slotAt(i)
+	t.entry = e
+	e.beat.Store(now)
+	e.reported.Store(-1)
+	// Published last: the check that loads t from the slot sees the rest.
+	e.tok.Store(t)
 	w.tracking.Add(1)
 	w.tracked.Add(1)
 	return ctx, t
@@ -201,7 +214,7 @@ func (w *Watchdog) takeSlot() int32 {
 	return i
 }
 
-func (w *Watchdog) slotAt(i int32) *atomic.Pointer[Token] {
+func (w *Watchdog) slotAt(i int32) *slot {
 	return &(*w.chunks.Load())[i>>chunkBits][i&chunkMask]
 }
 
@@ -219,8 +232,8 @@ func (t *Token) Beat() {
 		// Between two ticks the clock does not move: skipping the store
 		// then makes most Beats in a tight loop two plain loads, and
 		// spares the watchdog's scan a cache line bouncing between cores.
-		if now := w.now.Load(); t.lastBeat.Load() != now {
-			t.lastBeat.Store(now)
+		if now := w.now.Load(); t.entry.beat.Load() != now && t.slot.Load() >= 0 {
+			t.entry.beat.Store(now)
 		}
 	}
 }
@@ -235,7 +248,7 @@ func (t *Token) Done() {
 	if i := t.slot.Swap(-1); i >= 0 {
 		// Only the first Done gets here. A check still reading t from the
 		// slot sees slot -1 and skips it.
-		w.slotAt(i).CompareAndSwap(t, nil)
+		t.entry.tok.CompareAndSwap(t, nil)
 		w.mu.Lock()
 		w.free = append(w.free, i)
 		w.mu.Unlock()
@@ -256,9 +269,11 @@ func (t *Token) Done() {
 	}
 }
 
-// each calls f for every Token tracked, without any lock: the slots are
-// atomic, and a Token loaded from one is complete (see Track).
-func (w *Watchdog) each(f func(t *Token)) {
+// each calls f for every slot holding a Token whose last Beat is below
+// cutoff, without any lock: the slots are atomic, and a Token loaded from
+// one is complete (see Track). The table is read in order and no Token is
+// touched here; f checks live(t) when it needs to, last.
+func (w *Watchdog) each(cutoff int64, f func(t *Token, e *slot, last int64)) {
 	n := w.used.Load()
 	p := w.chunks.Load()
 	if p == nil {
@@ -266,8 +281,13 @@ func (w *Watchdog) each(f func(t *Token)) {
 	}
 	dir := *p
 	for i := range n {
-		if t := dir[i>>chunkBits][i&chunkMask].Load(); t != nil && t.slot.Load() >= 0 {
-			f(t)
+		e := &dir[i>>chunkBits][i&chunkMask]
+		t := e.tok.Load()
+		if t == nil {
+			continue
+		}
+		if last := e.beat.Load(); last < cutoff {
+			f(t, e, last)
 		}
 	}
 }
@@ -325,12 +345,13 @@ type stall struct {
 
 func (w *Watchdog) check(now, cutoff int64) {
 	var found []stall
-	w.each(func(t *Token) {
-		last := t.lastBeat.Load()
-		if last >= cutoff || last == t.reported {
+	w.each(cutoff, func(t *Token, e *slot, last int64) {
+		// A Token done meanwhile may still be seen here, with its slot
+		// already -1: it is no longer stuck.
+		if last == e.reported.Load() || t.slot.Load() < 0 {
 			return
 		}
-		t.reported = last
+		e.reported.Store(last)
 		found = append(found, stall{t, t.stuckAt(now, last)})
 	})
 	w.stalls.Add(uint64(len(found)))
@@ -369,8 +390,8 @@ func (t *Token) stuckAt(now, last int64) Stuck {
 func (w *Watchdog) Stuck() []Stuck {
 	now, cutoff := w.now.Load(), w.cutoff.Load()
 	var found []stall
-	w.each(func(t *Token) {
-		if last := t.lastBeat.Load(); last < cutoff {
+	w.each(cutoff, func(t *Token, _ *slot, last int64) {
+		if t.slot.Load() >= 0 {
 			found = append(found, stall{t, t.stuckAt(now, last)})
 		}
 	})

@@ -3,6 +3,7 @@ package timeout
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -387,5 +388,5 @@ func TestWatchdogConcurrentTrackDoneAndScan(t *testing.T) {
 	assert.Equal(t, uint64(workers*rounds), st.Tracked)
 	assert.Zero(t, st.Stalls)
 	assert.LessOrEqual(t, int(w.used.Load()), workers*(held+1), "slots are reused (a Done between its two steps holds one more)")
-	w.each(func(tok *Token) { t.Errorf("token %q still in the table", tok.name) })
+	w.each(math.MaxInt64, func(tok *Token, _ *slot, _ int64) { t.Errorf("token %q still in the table", tok.name) })
 }
