@@ -50,24 +50,23 @@ type Watchdog struct {
 	marks  []mark // owned by loop
 
 	// The table of Tokens: slot i is chunks[i>>chunkBits][i&chunkMask].
-	// mu guards free and the growth of the table; slots are read and
-	// written atomically, so the check reads them without mu. used is the
-	// number of slots ever handed out (the part of the table to scan);
-	// it is stored after chunks grows, and the check loads it first.
-	mu     sync.Mutex
-	free   []int32
-	used   atomic.Int32
-	chunks atomic.Pointer[[]*chunk]
-
+	// mu guards free, the growth of the table and idle, and the changes
+	// of tracking and tracked, which Track and Done make under mu anyway
+	// (so their words share its cache line rather than bounce on their
+	// own); slots are read and written atomically, so the check reads
+	// them without mu. used is the number of slots ever handed out (the
+	// part of the table to scan); it is stored after chunks grows, and the
+	// check loads it first.
+	mu       sync.Mutex
+	free     []int32
+	used     atomic.Int32
 	tracking atomic.Int64
 	tracked  atomic.Uint64
+	idle     chan struct{} // closed when tracking drops to zero while Shutdown waits
+	chunks   atomic.Pointer[[]*chunk]
+
 	stalls   atomic.Uint64
 	canceled atomic.Uint64
-
-	// idle is closed when tracking drops to zero while Shutdown waits
-	// (see Shutdown); guarded by mu.
-	waiters atomic.Int32
-	idle    chan struct{}
 
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -182,8 +181,6 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 	e.reported.Store(-1)
 	// Published last: the check that loads t from the slot sees the rest.
 	e.tok.Store(t)
-	w.tracking.Add(1)
-	w.tracked.Add(1)
 	return ctx, t
 }
 
@@ -191,6 +188,8 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 func (w *Watchdog) takeSlot() int32 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.tracking.Add(1)
+	w.tracked.Add(1)
 	if n := len(w.free); n > 0 {
 		i := w.free[n-1]
 		w.free = w.free[:n-1]
@@ -251,18 +250,13 @@ func (t *Token) Done() {
 		t.entry.tok.CompareAndSwap(t, nil)
 		w.mu.Lock()
 		w.free = append(w.free, i)
-		w.mu.Unlock()
-		// tracking is read by Shutdown after it counts itself in waiters,
-		// and written here before waiters is read: one of the two sees
-		// the other, so the last Done cannot miss a waiting Shutdown.
-		if w.tracking.Add(-1) == 0 && w.waiters.Load() > 0 {
-			w.mu.Lock()
-			if w.idle != nil && w.tracking.Load() == 0 {
-				close(w.idle)
-				w.idle = nil
-			}
-			w.mu.Unlock()
+		// Shutdown reads tracking and sets idle under mu too, so the last
+		// Done cannot miss it.
+		if w.tracking.Add(-1) == 0 && w.idle != nil {
+			close(w.idle)
+			w.idle = nil
 		}
+		w.mu.Unlock()
 	}
 	if t.cancel != nil {
 		t.cancel(nil)
@@ -454,8 +448,6 @@ func (w *Watchdog) Shutdown(ctx context.Context) error {
 }
 
 func (w *Watchdog) waitIdle(ctx context.Context) error {
-	w.waiters.Add(1)
-	defer w.waiters.Add(-1)
 	w.mu.Lock()
 	if w.tracking.Load() == 0 {
 		w.mu.Unlock()

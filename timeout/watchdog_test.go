@@ -390,3 +390,33 @@ func TestWatchdogConcurrentTrackDoneAndScan(t *testing.T) {
 	assert.LessOrEqual(t, int(w.used.Load()), workers*(held+1), "slots are reused (a Done between its two steps holds one more)")
 	w.each(math.MaxInt64, func(tok *Token, _ *slot, _ int64) { t.Errorf("token %q still in the table", tok.name) })
 }
+
+// TestWatchdogCheckHoldsNoLock parks a check in the middle of the table
+// and checks that Track and Done still go through: the check reads the
+// slots without any lock that they take.
+func TestWatchdogCheckHoldsNoLock(t *testing.T) {
+	var w Watchdog // zero: no goroutine, the check below is the only one
+	_, a := w.Track(context.Background(), "a")
+	_, b := w.Track(context.Background(), "b")
+	inCheck, release := make(chan struct{}), make(chan struct{})
+	checked := make(chan int)
+	go func() {
+		n := 0
+		w.each(math.MaxInt64, func(*Token, *slot, int64) {
+			if n == 0 {
+				close(inCheck)
+				<-release
+			}
+			n++
+		})
+		checked <- n
+	}()
+	<-inCheck
+	_, c := w.Track(context.Background(), "c")
+	a.Done()
+	c.Done()
+	close(release)
+	assert.GreaterOrEqual(t, <-checked, 1)
+	b.Done()
+	assert.Equal(t, 0, w.Stats().Tracking)
+}

@@ -13,10 +13,13 @@ import (
 
 // BenchmarkTrackDoneLatency measures the latency of one Track+Done while
 // the watchdog holds many other Tokens and checks them every millisecond
-// (stallAfter 8ms), and reports its p50, p99 and max over every call of
-// 32 goroutines (16 per P) doing Track+Done in a loop, as the handlers of
-// a busy service do. The check of a million Tokens takes milliseconds;
-// Track and Done must not wait for it.
+// (stallAfter 8ms), and reports its p50, p99, p99.9 and max over every
+// call of 32 goroutines (16 per P) doing Track+Done in a loop. The check
+// of a million Tokens takes milliseconds; Track and Done must not wait
+// for it. A closed loop like this one records one slow call per goroutine
+// per check that holds them up, so a lock held by the check shows at
+// p99.9 and max rather than p99; on a loaded machine, so does the
+// scheduler.
 //
 //	go test -run '^$' -bench TrackDoneLatency -benchtime 400000x ./timeout
 func BenchmarkTrackDoneLatency(b *testing.B) {
@@ -61,58 +64,11 @@ func BenchmarkTrackDoneLatency(b *testing.B) {
 			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Nanoseconds()) }
 			b.ReportMetric(q(0.5), "p50-ns")
 			b.ReportMetric(q(0.99), "p99-ns")
+			b.ReportMetric(q(0.999), "p99.9-ns")
 			b.ReportMetric(q(1), "max-ns")
 			if st := w.Stats(); st.Tracking != held {
 				b.Fatalf("tracking %d, want %d", st.Tracking, held)
 			}
-		})
-	}
-}
-
-// BenchmarkTrackDoneLatencyPaced issues one Track+Done every 2µs from one
-// goroutine and measures each from the moment it was due, not from when
-// it started: a call held up by a check delays every call due meanwhile,
-// and they all count (a closed loop would record one slow call where a
-// service sees thousands). Reports p50, p99 and max.
-//
-//	go test -run '^$' -bench TrackDoneLatencyPaced -benchtime 200000x ./timeout
-func BenchmarkTrackDoneLatencyPaced(b *testing.B) {
-	for _, held := range []int{0, 1 << 20} {
-		b.Run(map[int]string{0: "tokens=0", 1 << 20: "tokens=1M"}[held], func(b *testing.B) {
-			w := newWatchdog(b, timeout.WithStallAfter(8*time.Millisecond))
-			ctx := context.Background()
-			toks := make([]*timeout.Token, held)
-			for i := range toks {
-				_, toks[i] = w.Track(ctx, "held")
-			}
-			b.Cleanup(func() {
-				for _, t := range toks {
-					t.Done()
-				}
-			})
-			for w.Stats().Stalls < uint64(held) {
-				runtime.Gosched()
-			}
-			runtime.GC()
-			const every = 2 * time.Microsecond
-			lat := make([]time.Duration, 0, b.N)
-			start := time.Now()
-			due := start
-			for b.Loop() {
-				due = due.Add(every)
-				for time.Now().Before(due) {
-					// Busy-wait for the next slot: a sleep is far coarser
-					// than the 2µs pace.
-				}
-				_, tok := w.Track(ctx, "job")
-				tok.Done()
-				lat = append(lat, time.Since(due))
-			}
-			slices.Sort(lat)
-			q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Nanoseconds()) }
-			b.ReportMetric(q(0.5), "p50-ns")
-			b.ReportMetric(q(0.99), "p99-ns")
-			b.ReportMetric(q(1), "max-ns")
 		})
 	}
 }
