@@ -2,6 +2,7 @@ package changuard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/garrison-go/garrison/internal/ctxerr"
@@ -55,10 +56,13 @@ func (g *Guarded[T]) With(f func(*T)) {
 // fail, as x/sync's semaphore does); a nil ctx is an error matching
 // [ErrNilContext]. A lock handed over just as ctx ends is kept. Once the
 // lock is acquired f runs to completion even if ctx ends meanwhile (f can
-// watch ctx itself).
+// watch ctx itself). A nil f is an error.
 func (g *Guarded[T]) WithContext(ctx context.Context, f func(*T)) error {
 	if err := ctxerr.Check(ctx); err != nil {
 		return wrapCtx("Guarded.WithContext", err)
+	}
+	if f == nil {
+		return errors.New("changuard: Guarded.WithContext: nil function")
 	}
 	if !g.l.LockWait(false, ctx.Done(), nil) {
 		return wrapCtx("Guarded.WithContext", ctxerr.Err(ctx))

@@ -254,5 +254,6 @@ func TestGuardedDoneContextFailsAtOnce(t *testing.T) {
 	err = g.WithContext(nil, func(*int) { ran = true }) //nolint:staticcheck
 	require.ErrorIs(t, err, ErrNilContext)
 	assert.False(t, ran)
+	require.Error(t, g.WithContext(context.Background(), nil))
 	assert.True(t, g.TryWith(func(*int) {}), "lock left free")
 }
