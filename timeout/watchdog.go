@@ -50,18 +50,16 @@ type Watchdog struct {
 	marks  []mark // owned by loop
 
 	// The table of Tokens: slot i is chunks[i>>chunkBits][i&chunkMask].
-	// mu guards free, the growth of the table and idle, and the changes
-	// of tracking and tracked, which Track and Done make under mu anyway
-	// (so their words share its cache line rather than bounce on their
-	// own); slots are read and written atomically, so the check reads
-	// them without mu. used is the number of slots ever handed out (the
-	// part of the table to scan); it is stored after chunks grows, and the
-	// check loads it first.
+	// mu guards free, the growth of the table, the counts and idle, which
+	// Track and Done change under one lock; slots are read and written
+	// atomically, so the check reads them without mu. used is the number
+	// of slots ever handed out (the part of the table to scan); it is
+	// stored after chunks grows, and the check loads it first.
 	mu       sync.Mutex
 	free     []int32
 	used     atomic.Int32
-	tracking atomic.Int64
-	tracked  atomic.Uint64
+	tracking int
+	tracked  uint64
 	idle     chan struct{} // closed when tracking drops to zero while Shutdown waits
 	chunks   atomic.Pointer[[]*chunk]
 
@@ -84,16 +82,19 @@ const (
 
 type chunk [chunkSize]slot
 
-// slot is one entry of the table. Track stores beat and reported before
-// it publishes tok, so a check that loads tok sees them. A Beat after
-// Done could land in a slot reused by another Token and hide that
-// Token's stall for one period; Beat checks that its Token still holds
-// the slot, which leaves only a Beat racing Done, a misuse, exposed.
+// slot is one entry of the table. Track stores beat before it publishes
+// tok, so a check that loads tok sees it. A Beat after Done could land in
+// a slot reused by another Token and hide that Token's stall for one
+// period; Beat checks that its Token still holds the slot, which leaves
+// only a Beat racing Done, a misuse, exposed.
 type slot struct {
 	tok  atomic.Pointer[Token]
 	beat atomic.Int64
-	// reported is beat when last reported stuck, -1 if never; after Track
-	// only the watchdog's goroutine writes it.
+	// reported is 1 + beat when last reported stuck, 0 if never; only the
+	// watchdog's goroutine writes it. A later Token in the slot needs no
+	// reset: a reported beat was below a cutoff, which the coarse clock
+	// had passed before that Token's Track read it, so its beats are all
+	// above the reported one.
 	reported atomic.Int64
 }
 
@@ -107,8 +108,9 @@ type Token struct {
 	cancel context.CancelCauseFunc
 	pcs    []uintptr
 
-	// slot is the index of entry in the table, or -1 once Done.
-	slot atomic.Int32
+	// slot is the index of entry in the table, or -1 once Done; set
+	// before t is shared, then guarded by w.mu.
+	slot int32
 }
 
 // Stuck describes one stuck Token.
@@ -174,11 +176,10 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 		ctx, t.cancel = context.WithCancelCause(ctx)
 	}
 	i := w.takeSlot()
-	t.slot.Store(i)
+	t.slot = i
 	e := w.slotAt(i)
 	t.entry = e
 	e.beat.Store(now)
-	e.reported.Store(-1)
 	// Published last: the check that loads t from the slot sees the rest.
 	e.tok.Store(t)
 	return ctx, t
@@ -188,8 +189,8 @@ func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *To
 func (w *Watchdog) takeSlot() int32 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.tracking.Add(1)
-	w.tracked.Add(1)
+	w.tracking++
+	w.tracked++
 	if n := len(w.free); n > 0 {
 		i := w.free[n-1]
 		w.free = w.free[:n-1]
@@ -231,7 +232,7 @@ func (t *Token) Beat() {
 		// Between two ticks the clock does not move: skipping the store
 		// then makes most Beats in a tight loop two plain loads, and
 		// spares the watchdog's scan a cache line bouncing between cores.
-		if now := w.now.Load(); t.entry.beat.Load() != now && t.slot.Load() >= 0 {
+		if now := w.now.Load(); t.entry.beat.Load() != now && t.entry.tok.Load() == t {
 			t.entry.beat.Store(now)
 		}
 	}
@@ -244,20 +245,21 @@ func (t *Token) Done() {
 	if w == nil {
 		return
 	}
-	if i := t.slot.Swap(-1); i >= 0 {
-		// Only the first Done gets here. A check still reading t from the
-		// slot sees slot -1 and skips it.
-		t.entry.tok.CompareAndSwap(t, nil)
-		w.mu.Lock()
+	w.mu.Lock()
+	if i := t.slot; i >= 0 {
+		// Only the first Done gets here. The slot is emptied before it
+		// is freed, so a check that still holds t sees that t is done.
+		t.slot = -1
+		t.entry.tok.Store(nil)
 		w.free = append(w.free, i)
 		// Shutdown reads tracking and sets idle under mu too, so the last
 		// Done cannot miss it.
-		if w.tracking.Add(-1) == 0 && w.idle != nil {
+		if w.tracking--; w.tracking == 0 && w.idle != nil {
 			close(w.idle)
 			w.idle = nil
 		}
-		w.mu.Unlock()
 	}
+	w.mu.Unlock()
 	if t.cancel != nil {
 		t.cancel(nil)
 	}
@@ -266,7 +268,7 @@ func (t *Token) Done() {
 // each calls f for every slot holding a Token whose last Beat is below
 // cutoff, without any lock: the slots are atomic, and a Token loaded from
 // one is complete (see Track). The table is read in order and no Token is
-// touched here; f checks live(t) when it needs to, last.
+// touched here; f checks that t still holds e, last, when it needs to.
 func (w *Watchdog) each(cutoff int64, f func(t *Token, e *slot, last int64)) {
 	n := w.used.Load()
 	p := w.chunks.Load()
@@ -340,12 +342,12 @@ type stall struct {
 func (w *Watchdog) check(now, cutoff int64) {
 	var found []stall
 	w.each(cutoff, func(t *Token, e *slot, last int64) {
-		// A Token done meanwhile may still be seen here, with its slot
-		// already -1: it is no longer stuck.
-		if last == e.reported.Load() || t.slot.Load() < 0 {
+		// A Token done meanwhile may still be seen here, its slot already
+		// emptied: it is no longer stuck.
+		if last+1 == e.reported.Load() || e.tok.Load() != t {
 			return
 		}
-		e.reported.Store(last)
+		e.reported.Store(last + 1)
 		found = append(found, stall{t, t.stuckAt(now, last)})
 	})
 	w.stalls.Add(uint64(len(found)))
@@ -384,8 +386,8 @@ func (t *Token) stuckAt(now, last int64) Stuck {
 func (w *Watchdog) Stuck() []Stuck {
 	now, cutoff := w.now.Load(), w.cutoff.Load()
 	var found []stall
-	w.each(cutoff, func(t *Token, _ *slot, last int64) {
-		if t.slot.Load() >= 0 {
+	w.each(cutoff, func(t *Token, e *slot, last int64) {
+		if e.tok.Load() == t {
 			found = append(found, stall{t, t.stuckAt(now, last)})
 		}
 	})
@@ -416,12 +418,14 @@ func formatStack(pcs []uintptr) string {
 	return b.String()
 }
 
-// Stats returns a snapshot of the Watchdog's counters, read one by one
-// without stopping Track and Done.
+// Stats returns a snapshot of the Watchdog's counters.
 func (w *Watchdog) Stats() WatchdogStats {
+	w.mu.Lock()
+	tracking, tracked := w.tracking, w.tracked
+	w.mu.Unlock()
 	return WatchdogStats{
-		Tracking: int(max(w.tracking.Load(), 0)),
-		Tracked:  w.tracked.Load(),
+		Tracking: tracking,
+		Tracked:  tracked,
 		Stalls:   w.stalls.Load(),
 		Canceled: w.canceled.Load(),
 	}
@@ -449,7 +453,7 @@ func (w *Watchdog) Shutdown(ctx context.Context) error {
 
 func (w *Watchdog) waitIdle(ctx context.Context) error {
 	w.mu.Lock()
-	if w.tracking.Load() == 0 {
+	if w.tracking == 0 {
 		w.mu.Unlock()
 		return nil
 	}
