@@ -123,10 +123,11 @@ func checkCapacity(who string, capacity int, elemSize uintptr) error {
 
 // A Chan counts its senders in flight, so that Close can tell when the
 // underlying channel may be closed without any send on it panicking. The
-// count is striped: each sender picks a stripe from the address of its own
-// stack, so goroutines running on different cores usually count on
-// different cache lines and a send costs two uncontended atomic operations
-// instead of two on one line bouncing between cores.
+// count is striped on more than two Ps (see numStripes): each sender picks
+// a stripe from the address of its own stack, so goroutines running on
+// different cores usually count on different cache lines and a send costs
+// two uncontended atomic operations instead of two on one line bouncing
+// between cores.
 //
 // stripe.state packs: bit 0 (closedBit), set by Close; bit 1 (doneBit),
 // set once the stripe has had no sender in flight since closedBit was set;
