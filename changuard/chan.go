@@ -255,13 +255,10 @@ func (c *Chan[T]) stripe() *stripe {
 }
 
 // enter counts a sender in on s. It reports false if Close has run, in
-// which case the sender has already been counted out again.
+// which case the sender must count itself out again with exit. It is
+// small enough to be inlined on the fast path.
 func (c *Chan[T]) enter(s *stripe) bool {
-	if s.state.Add(inflightOne)&closedBit == 0 {
-		return true
-	}
-	c.exit(s)
-	return false
+	return s.state.Add(inflightOne)&closedBit == 0
 }
 
 // exit counts a sender out of s. Every sender that passed enter before
@@ -281,7 +278,15 @@ func (c *Chan[T]) exit(s *stripe) {
 // it never borrows from the Sent bits; a carry out of bit 63 is the
 // intended wrap-around.
 func (c *Chan[T]) exitSent(s *stripe) {
-	n := s.state.Add(sentOne - inflightOne)
+	// Both rare cases in one test, so that the fast path inlines.
+	// n<<1>>33 is the low 31 bits of the Sent field: zero at each half
+	// crossing.
+	if n := s.state.Add(sentOne - inflightOne); n&lowMask == closedBit || n<<1>>33 == 0 {
+		c.exitSentRare(s, n)
+	}
+}
+
+func (c *Chan[T]) exitSentRare(s *stripe, n uint64) {
 	if n&lowMask == closedBit {
 		c.stripeDone(s)
 	}
@@ -333,6 +338,7 @@ func (c *Chan[T]) Send(ctx context.Context, v T) error {
 	}
 	s := c.stripe()
 	if !c.enter(s) {
+		c.exit(s)
 		c.returned.Add(1)
 		return &ClosedError[T]{Value: v}
 	}
@@ -350,6 +356,7 @@ func (c *Chan[T]) Send(ctx context.Context, v T) error {
 func (c *Chan[T]) TrySend(v T) error {
 	s := c.stripe()
 	if !c.enter(s) {
+		c.exit(s)
 		c.returned.Add(1)
 		return &ClosedError[T]{Value: v}
 	}
@@ -427,6 +434,7 @@ func (c *Chan[T]) sendDropOldest(s *stripe, v T) error {
 			c.exit(s)
 			c.onDrop(old)
 			if !c.enter(s) {
+				c.exit(s)
 				c.returned.Add(1)
 				return &ClosedError[T]{Value: v}
 			}
