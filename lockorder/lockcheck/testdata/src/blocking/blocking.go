@@ -1,0 +1,132 @@
+// Package blocking holds blocking operations made under a lock: each line
+// with a want comment must be reported.
+package blocking
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/garrison-go/garrison/changuard"
+	"github.com/garrison-go/garrison/lockorder"
+	"github.com/garrison-go/garrison/spawn"
+)
+
+type Server struct {
+	mu     sync.Mutex
+	rw     sync.RWMutex
+	lo     lockorder.Mutex
+	events chan int
+	wg     sync.WaitGroup
+	lwg    lockorder.WaitGroup
+	conn   net.Conn
+	out    *changuard.Chan[int]
+	sp     *spawn.Spawner
+}
+
+func (s *Server) Send(v int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events <- v // want `channel send while s.mu is held \(locked at line 30\)`
+}
+
+func (s *Server) Recv() int {
+	s.mu.Lock()
+	v := <-s.events // want `channel receive while s.mu is held`
+	s.mu.Unlock()
+	return v
+}
+
+func (s *Server) Range() {
+	s.rw.RLock()
+	defer s.rw.RUnlock()
+	for range s.events { // want `channel receive while s.rw is read-locked`
+	}
+}
+
+func (s *Server) Select(ctx context.Context) {
+	s.lo.Lock()
+	defer s.lo.Unlock()
+	select { // want `select without default while s.lo is held`
+	case <-ctx.Done():
+	case s.events <- 1:
+	}
+}
+
+func (s *Server) WaitAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wg.Wait()  // want `sync.WaitGroup.Wait while s.mu is held`
+	s.lwg.Wait() // want `lockorder.WaitGroup.Wait while s.mu is held`
+}
+
+func (s *Server) Sleep() {
+	s.mu.Lock()
+	time.Sleep(time.Millisecond) // want `time.Sleep while s.mu is held`
+	s.mu.Unlock()
+}
+
+func (s *Server) Network(buf []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.conn.Read(buf); err != nil { // want `net.Conn.Read while s.mu is held`
+		return err
+	}
+	resp, err := http.Get("http://127.0.0.1/") // want `http.Get while s.mu is held`
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+func (s *Server) Garrison(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.out.Send(ctx, 1); err != nil { // want `changuard.Chan.Send while s.mu is held`
+		return err
+	}
+	return s.sp.Wait(ctx) // want `spawn.Spawner.Wait while s.mu is held`
+}
+
+// flush blocks on behalf of its callers.
+func (s *Server) flush() { s.events <- 0 }
+
+func (s *Server) ViaHelper() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flush() // want `call to Server.flush, which may block \(channel send at line 94\) while s.mu is held`
+}
+
+var (
+	globalMu sync.Mutex
+	results  = make(chan int)
+)
+
+func Global() {
+	globalMu.Lock()
+	results <- 1 // want `channel send while globalMu is held`
+	globalMu.Unlock()
+}
+
+func Param(mu *sync.Mutex, c chan int) {
+	mu.Lock()
+	c <- 1 // want `channel send while mu is held`
+	mu.Unlock()
+}
+
+func Guarded(g *changuard.Guarded[int], c chan int) {
+	g.With(func(v *int) {
+		c <- *v // want `channel send while the lock of Guarded g is held`
+	})
+}
+
+// Loop holds the lock across every iteration's send.
+func (s *Server) Loop(vs []int) {
+	s.mu.Lock()
+	for _, v := range vs {
+		s.events <- v // want `channel send while s.mu is held`
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,201 @@
+// Package negative holds code the analyzer must not report.
+package negative
+
+import (
+	"context"
+	"sync"
+)
+
+type Server struct {
+	mu     sync.Mutex
+	rw     sync.RWMutex
+	events chan int
+	cond   *sync.Cond
+	ready  bool
+	wg     sync.WaitGroup
+}
+
+// UnlockBeforeSend releases the lock before it blocks.
+func (s *Server) UnlockBeforeSend(v int) {
+	s.mu.Lock()
+	n := v + 1
+	s.mu.Unlock()
+	s.events <- n
+}
+
+// DeferredUnlockInClosure blocks only after the function has returned.
+func (s *Server) DeferredUnlock() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.events)
+}
+
+// SelectDefault never blocks.
+func (s *Server) SelectDefault(v int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case s.events <- v:
+		return true
+	default:
+		return false
+	}
+}
+
+// BranchRelease unlocks on one path before blocking: the lock is not held
+// on every path to the send.
+func (s *Server) BranchRelease(v int, fast bool) {
+	s.mu.Lock()
+	if fast {
+		s.mu.Unlock()
+	}
+	if !fast {
+		s.mu.Unlock()
+	}
+	s.events <- v
+}
+
+// ConditionalLock takes the lock on one path only.
+func (s *Server) ConditionalLock(v int, locked bool) {
+	if locked {
+		s.mu.Lock()
+	}
+	s.events <- v
+	if locked {
+		s.mu.Unlock()
+	}
+}
+
+// EarlyReturn unlocks on every path, including the early one.
+func (s *Server) EarlyReturn(v int) error {
+	s.mu.Lock()
+	if v < 0 {
+		s.mu.Unlock()
+		return context.Canceled
+	}
+	s.mu.Unlock()
+	s.events <- v
+	return nil
+}
+
+// DifferentInstances locks a, unlocks a, then blocks holding nothing, and
+// locks two instances of one type in turn.
+func DifferentInstances(a, b *Server, v int) {
+	a.mu.Lock()
+	a.mu.Unlock()
+	a.events <- v
+	b.mu.Lock()
+	a.mu.Lock()
+	a.mu.Unlock()
+	b.mu.Unlock()
+}
+
+// Goroutine blocks in a new goroutine, which does not hold the lock.
+func (s *Server) Goroutine(v int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	go func() { s.events <- v }()
+}
+
+// CondWait waits on a Cond made with the lock it holds.
+func (s *Server) CondWait() {
+	s.mu.Lock()
+	for !s.ready {
+		s.cond.Wait()
+	}
+	s.mu.Unlock()
+}
+
+func New() *Server {
+	s := &Server{events: make(chan int)}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// LocalCond waits on a local Cond's own lock, taken through c.L.
+func LocalCond(ready func() bool) {
+	c := sync.NewCond(new(sync.Mutex))
+	c.L.Lock()
+	for !ready() {
+		c.Wait()
+	}
+	c.L.Unlock()
+}
+
+// Ignored is silenced with a reason.
+func (s *Server) Ignored(v int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events <- v //lockcheck:ignore buffered, drained by the owner without the lock
+}
+
+// unlockAndWait is called with s.mu held and releases it before blocking.
+func (s *Server) unlockAndWait() {
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.mu.Lock()
+}
+
+// Helper calls a function that drops the lock before it waits, and a
+// closure that does the same.
+func (s *Server) Helper() {
+	s.mu.Lock()
+	s.unlockAndWait()
+	s.mu.Unlock()
+	s.mu.Lock()
+	func() {
+		s.mu.Unlock()
+		<-s.events
+		s.mu.Lock()
+	}()
+	s.mu.Unlock()
+}
+
+// ReadThenWrite takes a read lock, releases it, then the write lock.
+func (s *Server) ReadThenWrite() {
+	s.rw.RLock()
+	ok := s.ready
+	s.rw.RUnlock()
+	if !ok {
+		s.rw.Lock()
+		s.ready = true
+		s.rw.Unlock()
+	}
+}
+
+// Loop locks and unlocks in every iteration and blocks between them.
+func (s *Server) Loop(vs []int) {
+	for _, v := range vs {
+		s.mu.Lock()
+		s.ready = v > 0
+		s.mu.Unlock()
+		s.events <- v
+	}
+}
+
+// LockReturn returns holding the lock on purpose on one path and never
+// acquires it on the other: not a missing unlock.
+func (s *Server) LockIf(ok bool) bool {
+	if ok {
+		s.mu.Lock()
+		return true
+	}
+	return false
+}
+
+// Indexed locks and unlocks an element through different index values.
+func Indexed(locks []sync.Mutex, i, j int, c chan int) {
+	locks[i].Lock()
+	locks[j].Unlock()
+	c <- 1
+}
+
+// Captured locks through a receiver variable captured (and reassigned) by
+// a closure: one mutex, not two.
+func Captured(s *Server) {
+	f := func() { s = New() }
+	s.mu.Lock()
+	s.mu.Unlock()
+	f()
+	s.events <- 1
+}
