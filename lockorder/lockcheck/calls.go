@@ -124,6 +124,7 @@ var blockingCalls = map[string]map[string]string{
 // to the index of that argument (receiver first for methods).
 var guardedCallbacks = map[string]int{
 	"Guarded.With":        1,
+	"Guarded.Read":        1,
 	"Guarded.TryWith":     1,
 	"Guarded.WithContext": 2,
 	"WithResult":          1,

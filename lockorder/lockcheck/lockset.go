@@ -152,6 +152,11 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 				for _, a := range sum.releases {
 					s.release(c.mapRef(a.ref, sum.fn, args))
 				}
+				for _, a := range sum.holds {
+					ref := c.mapRef(a.ref, sum.fn, args)
+					s.held[ref.key()] = holding{ref: ref, read: a.read, pos: in.Pos()}
+					s.acquired[ref.key()] = true
+				}
 			}
 		}
 	case *ssa.Defer:

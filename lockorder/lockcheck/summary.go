@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"maps"
 
 	"golang.org/x/tools/go/ssa"
 )
@@ -17,7 +18,10 @@ type summary struct {
 	fn       *ssa.Function
 	acquires []acquisition
 	releases []acquisition
-	blocks   *blockSite
+	// holds are the locks the function acquires and still holds at every
+	// return: a lock helper (func (s *S) lock() { s.mu.Lock() }).
+	holds  []acquisition
+	blocks *blockSite
 }
 
 // An acquisition is a lock taken (or released) at pos, possibly in a
@@ -152,6 +156,7 @@ func (c *checker) summarize(funcs []*ssa.Function) {
 // a lock that no path through fn acquired releases the caller's hold.
 func (c *checker) direct(fn *ssa.Function) {
 	sum := c.sums[fn]
+	c.holdsAtReturn(fn)
 	ins := c.flow(fn, newState(), false)
 	for _, b := range fn.Blocks {
 		if ins[b.Index] == nil {
@@ -176,6 +181,42 @@ func (c *checker) direct(fn *ssa.Function) {
 			}
 			c.transfer(fn, s, instr)
 		}
+	}
+}
+
+// holdsAtReturn records the locks fn takes and holds at every return.
+func (c *checker) holdsAtReturn(fn *ssa.Function) {
+	if fn.Parent() != nil {
+		return // a closure called in place is followed by its caller's lockset
+	}
+	ins := c.flow(fn, newState(), true)
+	var common map[string]holding
+	for _, b := range fn.Blocks {
+		if ins[b.Index] == nil {
+			continue
+		}
+		s := ins[b.Index]
+		for _, instr := range b.Instrs {
+			if _, ok := instr.(*ssa.Return); ok {
+				if common == nil {
+					common = maps.Clone(s.held)
+				} else {
+					for k := range common {
+						if _, ok := s.held[k]; !ok {
+							delete(common, k)
+						}
+					}
+				}
+				for k := range s.deferred {
+					delete(common, k)
+				}
+			}
+			c.transfer(fn, s, instr)
+		}
+	}
+	sum := c.sums[fn]
+	for _, h := range sortedHeld(common, nil) {
+		sum.addAcq(&sum.holds, acquisition{ref: h.ref, read: h.read, pos: h.pos})
 	}
 }
 

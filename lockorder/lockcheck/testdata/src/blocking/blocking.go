@@ -130,3 +130,19 @@ func (s *Server) Loop(vs []int) {
 	}
 	s.mu.Unlock()
 }
+
+func (s *Server) lock()   { s.mu.Lock() }
+func (s *Server) unlock() { s.mu.Unlock() }
+
+// ViaLockHelper takes the lock through a helper that returns holding it.
+func (s *Server) ViaLockHelper() {
+	s.lock()
+	defer s.unlock()
+	s.events <- 1 // want `channel send while s.mu is held \(locked at line 139\)`
+}
+
+func ReadCallback(g *changuard.Guarded[int], c chan int) {
+	g.Read(func(v int) {
+		c <- v // want `channel send while the lock of Guarded g is held`
+	})
+}

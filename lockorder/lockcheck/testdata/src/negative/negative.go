@@ -199,3 +199,14 @@ func Captured(s *Server) {
 	f()
 	s.events <- 1
 }
+
+func (s *Server) lock()   { s.mu.Lock() }
+func (s *Server) unlock() { s.mu.Unlock() }
+
+// LockHelpers releases through the helper before it blocks.
+func (s *Server) LockHelpers() {
+	s.lock()
+	s.ready = true
+	s.unlock()
+	s.events <- 1
+}

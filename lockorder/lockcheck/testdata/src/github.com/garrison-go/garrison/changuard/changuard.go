@@ -17,6 +17,8 @@ type Guarded[T any] struct {
 }
 
 func (g *Guarded[T]) With(f func(*T)) { g.mu.Lock(); defer g.mu.Unlock(); f(&g.v) }
+func (g *Guarded[T]) Read(f func(T))  { g.mu.Lock(); defer g.mu.Unlock(); f(g.v) }
+
 func (g *Guarded[T]) WithContext(ctx context.Context, f func(*T)) error {
 	g.With(f)
 	return nil
