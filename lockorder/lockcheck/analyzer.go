@@ -55,6 +55,8 @@ type checker struct {
 	condByClass map[string]lockRef
 	callbacks   map[*ssa.Function]holding // Guarded callbacks: the lock they run under
 
+	slots map[string]*slotState // channel slots, see buffered.go
+
 	edges  map[[2]string]orderEdge
 	onces  []onceSite
 	onceFn map[string][]acquisition // Once class -> locks taken by the functions passed to its Do
@@ -91,9 +93,11 @@ func run(pass *analysis.Pass) (any, error) {
 		onceFn:      map[string][]acquisition{},
 		ignored:     ignoredLines(pass),
 		reported:    map[string]bool{},
+		slots:       map[string]*slotState{},
 	}
 	funcs := in.SrcFuncs
 	c.prepass(funcs)
+	c.noteChanStores(funcs)
 	c.summarize(funcs)
 	for _, fn := range funcs {
 		c.check(fn)
@@ -229,7 +233,7 @@ func (c *checker) check(fn *ssa.Function) {
 		for _, instr := range b.Instrs {
 			c.visit(fn, s, instr)
 			if r, ok := instr.(*ssa.Return); ok {
-				rets = append(rets, retInfo{pos: r.Pos(), must: s.clone(), may: m.clone()})
+				rets = append(rets, retInfo{pos: r.Pos(), must: s.clone(), may: m.clone(), release: returnsFunc(r)})
 			}
 			c.transfer(fn, s, instr)
 			c.transfer(fn, m, instr)
@@ -242,7 +246,7 @@ func (c *checker) check(fn *ssa.Function) {
 func (c *checker) visit(fn *ssa.Function, s *state, instr ssa.Instruction) {
 	switch in := instr.(type) {
 	case *ssa.Send, *ssa.UnOp, *ssa.Select:
-		if what, pos := blocking(instr); what != "" {
+		if what, pos := c.blocking(instr); what != "" {
 			c.reportHeld(s.held, nil, pos, what)
 		}
 	case *ssa.Call:
@@ -441,18 +445,21 @@ func (c *checker) reportOnceCycles() {
 type retInfo struct {
 	pos       token.Pos
 	must, may *state
+	release   bool // returns a func: the caller is handed the Unlock
 }
 
 // checkReturns reports a return that leaves a lock held on every path to
-// it while another return of the function released the same lock: the
+// it while a later return of the function releases the same lock: the
 // classic missing Unlock on an early return, which deadlocks the next
-// goroutine that locks it.
+// goroutine that locks it. The reverse (release on an early error return,
+// return holding the lock at the end) is a lock-and-check helper, and a
+// return that hands the caller a func is handing it the Unlock.
 func (c *checker) checkReturns(fn *ssa.Function, rets []retInfo) {
 	if len(rets) < 2 {
 		return
 	}
 	for _, r := range rets {
-		if r.may.opaqueDefer {
+		if r.may.opaqueDefer || r.release || !r.pos.IsValid() {
 			continue
 		}
 		for k, h := range r.must.held {
@@ -460,7 +467,7 @@ func (c *checker) checkReturns(fn *ssa.Function, rets []retInfo) {
 				continue
 			}
 			for _, o := range rets {
-				if o.pos != r.pos && o.may.acquired[k] && (o.must.deferred[k] || o.may.held[k].pos == token.NoPos) {
+				if o.pos > r.pos && o.may.acquired[k] && (o.must.deferred[k] || o.may.held[k].pos == token.NoPos) {
 					c.report(r.pos, "return with %s held (locked at %s), but the return at %s releases it: a missing Unlock deadlocks the next Lock",
 						h.ref.desc, c.where(h.pos, r.pos), c.where(o.pos, r.pos))
 					break
@@ -468,6 +475,15 @@ func (c *checker) checkReturns(fn *ssa.Function, rets []retInfo) {
 			}
 		}
 	}
+}
+
+func returnsFunc(r *ssa.Return) bool {
+	for _, v := range r.Results {
+		if _, ok := v.Type().Underlying().(*types.Signature); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // addEdges records "to was acquired while each lock of held was held".

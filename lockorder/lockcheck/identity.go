@@ -47,33 +47,29 @@ func rootKey(v ssa.Value) string {
 // (an Alloc read before Lock and again before Unlock) is one mutex: treating
 // two loads as different mutexes would leave the lock "held" after its
 // Unlock and report blocking calls that are fine.
+//
+// The class is the selector path from the outermost named struct (or
+// package variable) the path starts at: c.in.Mutex and c.out.Mutex are
+// Conn.in.Mutex and Conn.out.Mutex, two roles, even though both are the
+// Mutex of a halfConn.
 func refOf(pkg *types.Package, v ssa.Value) lockRef {
 	var r lockRef
-	var named string
+	field := func(x ssa.Value, i int) {
+		f := fieldOf(x.Type(), i)
+		r.path = "." + f.Name() + r.path
+		r.desc = "." + f.Name() + r.desc
+		if named, local := structName(pkg, x.Type()); named != "" {
+			r.class, r.local = named+r.path, local
+		}
+	}
 	for {
 		switch x := v.(type) {
 		case *ssa.FieldAddr:
-			f := fieldOf(x.X.Type(), x.Field)
-			r.path = "." + f.Name() + r.path
-			r.desc = "." + f.Name() + r.desc
-			if named == "" {
-				named, r.local = structName(pkg, x.X.Type())
-				if named != "" {
-					r.class = named + "." + f.Name()
-				}
-			}
+			field(x.X, x.Field)
 			v = x.X
 			continue
 		case *ssa.Field:
-			f := fieldOf(x.X.Type(), x.Field)
-			r.path = "." + f.Name() + r.path
-			r.desc = "." + f.Name() + r.desc
-			if named == "" {
-				named, r.local = structName(pkg, x.X.Type())
-				if named != "" {
-					r.class = named + "." + f.Name()
-				}
-			}
+			field(x.X, x.Field)
 			v = x.X
 			continue
 		case *ssa.IndexAddr:
@@ -101,10 +97,8 @@ func refOf(pkg *types.Package, v ssa.Value) lockRef {
 			v = x.X
 			continue
 		case *ssa.Global:
-			if r.class == "" {
-				r.class = x.Pkg.Pkg.Name() + "." + x.Name()
-				r.local = x.Pkg.Pkg == pkg
-			}
+			r.class = x.Pkg.Pkg.Name() + "." + x.Name() + r.path
+			r.local = x.Pkg.Pkg == pkg
 		}
 		r.root = v
 		r.desc = describe(v) + r.desc

@@ -35,9 +35,33 @@ type acquisition struct {
 
 // A blockSite is an operation that may block, and where it is.
 type blockSite struct {
-	what string
-	pos  token.Pos
-	via  string
+	what  string
+	pos   token.Pos
+	via   string
+	depth int // calls between the summarized function and the operation
+}
+
+// maxBlockDepth bounds how far a blocking operation is followed through
+// calls: a wait more than two calls down is usually guarded by state the analysis
+// does not see, and the report would be hard to act on.
+const maxBlockDepth = 1
+
+// coordination reports whether instr waits for another goroutine (a
+// channel, a select, a WaitGroup or a garrison wait) rather than for I/O
+// or time. Only those are followed into callers: a lock that serializes
+// writes to a connection is held across the write by design, and deep
+// I/O under a lock is latency, not a deadlock.
+func coordination(instr ssa.Instruction) bool {
+	call, ok := instr.(*ssa.Call)
+	if !ok {
+		return true
+	}
+	ce, _ := calleeOf(call.Common())
+	switch ce.pkg {
+	case "time", "net", "net/http", "os/exec":
+		return false
+	}
+	return true
 }
 
 // maxAcquisitions bounds a summary: beyond it, a function takes so many
@@ -118,8 +142,10 @@ func (c *checker) mapRef(r lockRef, callee *ssa.Function, args []ssa.Value) lock
 	base := refOf(c.pkg, bound)
 	out := lockRef{root: base.root, path: base.path + r.path, class: r.class, local: r.local,
 		desc: base.desc + r.path}
-	if out.class == "" && r.path == "" {
-		out.class, out.local = base.class, base.local
+	if base.class != "" {
+		// The caller names the role more precisely: &c.in passed to a
+		// method of halfConn that locks its Mutex is Conn.in.Mutex.
+		out.class, out.local = base.class+r.path, base.local
 	}
 	return out
 }
@@ -176,7 +202,7 @@ func (c *checker) direct(fn *ssa.Function) {
 					}
 				}
 			}
-			if what, pos := blocking(instr); what != "" && sum.blocks == nil {
+			if what, pos := c.blocking(instr); what != "" && sum.blocks == nil && coordination(instr) {
 				sum.blocks = &blockSite{what: what, pos: pos}
 			}
 			c.transfer(fn, s, instr)
@@ -247,8 +273,9 @@ func (c *checker) propagate(fn *ssa.Function) bool {
 					changed = true
 				}
 			}
-			if sum.blocks == nil && callee.blocks != nil {
-				sum.blocks = &blockSite{what: callee.blocks.what, pos: callee.blocks.pos, via: join(name, callee.blocks.via)}
+			if sum.blocks == nil && callee.blocks != nil && callee.blocks.depth < maxBlockDepth {
+				sum.blocks = &blockSite{what: callee.blocks.what, pos: callee.blocks.pos,
+					via: join(name, callee.blocks.via), depth: callee.blocks.depth + 1}
 				changed = true
 			}
 		}
@@ -279,9 +306,12 @@ func (s *summary) addAcq(list *[]acquisition, a acquisition) bool {
 
 // blocking names the operation instr performs if it may block waiting for
 // another goroutine; Cond.Wait and Once.Do are judged by the caller.
-func blocking(instr ssa.Instruction) (string, token.Pos) {
+func (c *checker) blocking(instr ssa.Instruction) (string, token.Pos) {
 	switch in := instr.(type) {
 	case *ssa.Send:
+		if c.buffered(in.Chan) {
+			return "", token.NoPos
+		}
 		return "channel send", in.Pos()
 	case *ssa.UnOp:
 		if in.Op == token.ARROW {

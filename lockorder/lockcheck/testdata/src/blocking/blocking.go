@@ -146,3 +146,22 @@ func ReadCallback(g *changuard.Guarded[int], c chan int) {
 		c <- v // want `channel send while the lock of Guarded g is held`
 	})
 }
+
+type mixed struct {
+	mu sync.Mutex
+	c  chan int
+}
+
+func newMixed(buffered bool) *mixed {
+	if buffered {
+		return &mixed{c: make(chan int, 1)}
+	}
+	return &mixed{c: make(chan int)}
+}
+
+// Send on a field that is unbuffered on one path of its construction.
+func (m *mixed) Send() {
+	m.mu.Lock()
+	m.c <- 1 // want `channel send while m.mu is held`
+	m.mu.Unlock()
+}

@@ -210,3 +210,80 @@ func (s *Server) LockHelpers() {
 	s.unlock()
 	s.events <- 1
 }
+
+// LockIfOpen is a lock-and-check helper: it releases on the early error
+// return and returns holding the lock otherwise.
+func (s *Server) LockIfOpen() error {
+	s.mu.Lock()
+	if s.ready {
+		s.mu.Unlock()
+		return context.Canceled
+	}
+	return nil
+}
+
+// Grab hands the caller the Unlock.
+func (s *Server) Grab() (func(), error) {
+	s.rw.RLock()
+	if s.ready {
+		s.rw.RUnlock()
+		return nil, context.Canceled
+	}
+	return s.rw.RUnlock, nil
+}
+
+type conn struct {
+	mu      sync.Mutex
+	closed  chan struct{}
+	waiters []chan struct{}
+	byID    map[int]chan int
+}
+
+func newConn() *conn {
+	return &conn{closed: make(chan struct{}, 1), byID: map[int]chan int{}}
+}
+
+// Buffered sends on one-slot channels under the lock: a handoff, not a
+// rendezvous.
+func (c *conn) Buffered(id int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed <- struct{}{}
+	w := make(chan struct{}, 1)
+	c.waiters = append(c.waiters, w)
+	c.waiters[0] <- struct{}{}
+	for _, ch := range c.byID {
+		ch <- id
+	}
+	local := make(chan int, 1)
+	local <- id
+}
+
+func (c *conn) register(id int) chan int {
+	ch := make(chan int, 1)
+	c.mu.Lock()
+	c.byID[id] = ch
+	c.mu.Unlock()
+	return ch
+}
+
+type halfConn struct{ sync.Mutex }
+
+type tlsConn struct{ in, out halfConn }
+
+// Two fields of one type are two roles: in then out here, out then in
+// there would be an inversion, but in then out twice is not, and out alone
+// is not one.
+func (t *tlsConn) read() {
+	t.in.Lock()
+	t.out.Lock()
+	t.out.Unlock()
+	t.in.Unlock()
+}
+
+func (t *tlsConn) write() {
+	t.out.Lock()
+	t.out.Unlock()
+	t.in.Lock()
+	t.in.Unlock()
+}
