@@ -51,14 +51,16 @@ func rootKey(v ssa.Value) string {
 // The class is the selector path from the outermost named struct (or
 // package variable) the path starts at: c.in.Mutex and c.out.Mutex are
 // Conn.in.Mutex and Conn.out.Mutex, two roles, even though both are the
-// Mutex of a halfConn.
+// Mutex of a halfConn. The path stops at a pointer: the mu of the *conn
+// that cr.conn points to is conn.mu, whoever points to the conn.
 func refOf(pkg *types.Package, v ssa.Value) lockRef {
 	var r lockRef
+	deref := false // a load was looked through: outer fields hold a pointer
 	field := func(x ssa.Value, i int) {
 		f := fieldOf(x.Type(), i)
 		r.path = "." + f.Name() + r.path
 		r.desc = "." + f.Name() + r.desc
-		if named, local := structName(pkg, x.Type()); named != "" {
+		if named, local := structName(pkg, x.Type()); named != "" && !deref {
 			r.class, r.local = named+r.path, local
 		}
 	}
@@ -87,6 +89,7 @@ func refOf(pkg *types.Package, v ssa.Value) lockRef {
 			return r
 		case *ssa.UnOp:
 			if x.Op == token.MUL {
+				deref = true
 				v = x.X
 				continue
 			}
@@ -97,8 +100,10 @@ func refOf(pkg *types.Package, v ssa.Value) lockRef {
 			v = x.X
 			continue
 		case *ssa.Global:
-			r.class = x.Pkg.Pkg.Name() + "." + x.Name() + r.path
-			r.local = x.Pkg.Pkg == pkg
+			if !deref {
+				r.class = x.Pkg.Pkg.Name() + "." + x.Name() + r.path
+				r.local = x.Pkg.Pkg == pkg
+			}
 		}
 		r.root = v
 		r.desc = describe(v) + r.desc

@@ -140,3 +140,40 @@ func CA() {
 	muA.Unlock()
 	muC.Unlock()
 }
+
+// An inversion through pointer fields: the role of a mutex is its own
+// type's field, whoever points to it.
+type conn struct {
+	mu       sync.Mutex
+	r        *reader
+	hijacked bool
+}
+
+type reader struct {
+	mu   sync.Mutex
+	conn *conn
+}
+
+func (c *conn) isHijacked() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hijacked
+}
+
+func (r *reader) abort() {
+	r.mu.Lock()
+	r.mu.Unlock()
+}
+
+func (r *reader) Read() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conn.isHijacked() // want `lock order inversion: conn.mu acquired \(in conn.isHijacked\) while reader.mu is held`
+}
+
+func (c *conn) Hijack() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.r.abort() // want `lock order inversion: reader.mu acquired \(in reader.abort\) while conn.mu is held`
+	c.hijacked = true
+}
