@@ -53,6 +53,16 @@ func Leaks(ctx context.Context, g *changuard.Guarded[State], h *Holder, c chan *
 	_ = o.Post(func(s *State) {
 		leakedGlobal = s // want `changuard.Owner.Post callback escapes it`
 	})
+	q, err := changuard.Call(ctx, o, func(s *State) (*State, error) {
+		return s, nil // want `changuard.Call callback escapes it: returned`
+	})
+	if err != nil {
+		return err
+	}
+	_ = q
+	g.TryWith(func(s *State) {
+		h.s = s // want `changuard.Guarded.TryWith callback escapes it: stored in field s`
+	})
 	_, _ = outside, first
 	_ = m
 	return nil

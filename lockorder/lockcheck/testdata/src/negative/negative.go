@@ -122,6 +122,12 @@ func LocalCond(ready func() bool) {
 	c.L.Unlock()
 }
 
+// Park holds the lock and parks for good on purpose: it waits for no one.
+func (s *Server) Park() {
+	s.mu.Lock()
+	select {}
+}
+
 // Ignored is silenced with a reason.
 func (s *Server) Ignored(v int) {
 	s.mu.Lock()

@@ -33,3 +33,9 @@ func WithResult[T, R any](g *Guarded[T], f func(*T) R) R {
 type Owner[T any] struct{ v T }
 
 func (o *Owner[T]) Post(f func(*T)) error { f(&o.v); return nil }
+
+func Call[T, R any](ctx context.Context, o *Owner[T], f func(*T) (R, error)) (R, error) {
+	return f(&o.v)
+}
+
+func (g *Guarded[T]) TryWith(f func(*T)) bool { g.With(f); return true }
