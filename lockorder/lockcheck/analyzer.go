@@ -21,7 +21,6 @@ import (
 var Analyzer = &analysis.Analyzer{
 	Name:     "lockcheck",
 	Doc:      doc,
-	URL:      "https://pkg.go.dev/github.com/garrison-go/garrison/lockorder/lockcheck",
 	Requires: []*analysis.Analyzer{buildssa.Analyzer},
 	Run:      run,
 }
@@ -29,13 +28,14 @@ var Analyzer = &analysis.Analyzer{
 const doc = `report deadlock hazards: blocking while holding a mutex, lock order inversions, escaping Guarded pointers
 
 lockcheck reports, before they hang a service:
-  - channel sends and receives, select without default, sync.WaitGroup.Wait,
-    sync.Cond.Wait with a lock other than its own held, time.Sleep, network
-    calls and blocking garrison calls made while a sync or lockorder mutex
-    is held on every path to them;
+  - sends on unbuffered channels, receives, select without default,
+    sync.WaitGroup.Wait, sync.Cond.Wait with a lock other than its own held,
+    time.Sleep, network calls, blocking garrison calls, and calls to
+    functions of the package that wait for another goroutine, made while a
+    sync or lockorder mutex is held on every path to them;
   - a mutex locked again while held (also through a call), sync.Once.Do of
-    a function that takes a lock held around the Do, and a function that
-    returns holding a lock it releases on its other returns;
+    a function that takes a lock held around the Do, and an early return
+    that keeps a lock a later return releases;
   - two functions of a package taking the same locks in opposite orders;
   - a pointer lent to a changuard.Guarded or Owner callback escaping it.
 
