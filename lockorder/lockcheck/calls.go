@@ -24,6 +24,9 @@ const (
 	callCondWait          // sync.Cond.Wait: releases only c.L while it blocks
 	callOnceDo            // sync.Once.Do: blocks while another goroutine runs f
 	callCallback          // runs its func argument under a lock it holds (Guarded.With)
+	callTryLock           // acquires its receiver if its result says so (TryLock: true)
+	callTryRLock          // the same, for reading
+	callLockErr           // acquires its receiver if its error result is nil (LockContext)
 )
 
 // callee names the function or method a call invokes: its package path,
@@ -148,6 +151,12 @@ func classify(c *ssa.CallCommon) (callKind, string) {
 			return callUnlock, ""
 		case "RUnlock":
 			return callRUnlock, ""
+		case "TryLock":
+			return callTryLock, ""
+		case "TryRLock":
+			return callTryRLock, ""
+		case "LockContext", "LockTimeout":
+			return callLockErr, ""
 		}
 		return callOther, ""
 	}

@@ -113,10 +113,16 @@ func (c *checker) flow(fn *ssa.Function, init *state, must bool) []*state {
 				if out[p.Index] == nil {
 					continue
 				}
+				o := out[p.Index]
+				if ref, ok := c.failed(p, b); ok {
+					o = o.clone()
+					delete(o.held, ref.key())
+					delete(o.acquired, ref.key())
+				}
 				if s == nil {
-					s = out[p.Index].clone()
+					s = o.clone()
 				} else {
-					s.merge(out[p.Index], must)
+					s.merge(o, must)
 				}
 			}
 			if s == nil {
@@ -147,6 +153,12 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 			s.acquired[ref.key()] = true
 		case callUnlock, callRUnlock:
 			s.release(c.ref(in.Common()))
+		case callTryLock, callTryRLock, callLockErr:
+			// Held from here; the edge of an if on the result that
+			// means failure drops it again (see failed).
+			ref := c.ref(in.Common())
+			s.held[ref.key()] = holding{ref: ref, read: kind == callTryRLock, pos: in.Pos()}
+			s.acquired[ref.key()] = true
 		case callOther:
 			if sum, args := c.local(in.Common()); sum != nil {
 				for _, a := range sum.releases {
@@ -176,6 +188,61 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 			}
 		}
 	}
+}
+
+// failed reports whether the edge p -> b is taken when a conditional
+// acquisition tested at the end of p failed, and which lock it was:
+// "if !mu.TryLock()" or "if err := mu.LockContext(ctx); err != nil".
+func (c *checker) failed(p, b *ssa.BasicBlock) (lockRef, bool) {
+	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
+		return lockRef{}, false
+	}
+	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
+	if !ok {
+		return lockRef{}, false
+	}
+	cond, success := ifi.Cond, true // success: the value on the success edge
+	for {
+		u, ok := cond.(*ssa.UnOp)
+		if !ok || u.Op != token.NOT {
+			break
+		}
+		cond, success = u.X, !success
+	}
+	var call *ssa.Call
+	switch v := cond.(type) {
+	case *ssa.Call:
+		if kind, _ := classify(v.Common()); kind != callTryLock && kind != callTryRLock {
+			return lockRef{}, false
+		}
+		call = v
+	case *ssa.BinOp:
+		// err != nil or err == nil, err being the call's result.
+		x := v.X
+		if k, ok := x.(*ssa.Const); ok && k.IsNil() {
+			x = v.Y
+		}
+		call, _ = x.(*ssa.Call)
+		if call == nil {
+			return lockRef{}, false
+		}
+		if kind, _ := classify(call.Common()); kind != callLockErr {
+			return lockRef{}, false
+		}
+		switch v.Op {
+		case token.NEQ:
+			success = !success // err != nil is true on failure
+		case token.EQL:
+		default:
+			return lockRef{}, false
+		}
+	default:
+		return lockRef{}, false
+	}
+	if onTrue := b == p.Succs[0]; onTrue == success {
+		return lockRef{}, false
+	}
+	return c.ref(call.Common()), true
 }
 
 // ref resolves the receiver of a Lock or Unlock call.

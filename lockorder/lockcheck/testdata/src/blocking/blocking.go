@@ -165,3 +165,40 @@ func (m *mixed) Send() {
 	m.c <- 1 // want `channel send while m.mu is held`
 	m.mu.Unlock()
 }
+
+type timed struct {
+	mu lockorder.TimedMutex
+	sm sync.Mutex
+	c  chan int
+}
+
+// Conditional acquisitions hold the lock on their success edge only.
+func (t *timed) Conditional(ctx context.Context) error {
+	if err := t.mu.LockContext(ctx); err != nil {
+		t.c <- 0 // not held: the acquisition failed
+		return err
+	}
+	defer t.mu.Unlock()
+	t.c <- 1 // want `channel send while t.mu is held`
+	return nil
+}
+
+func (t *timed) Try() bool {
+	if !t.sm.TryLock() {
+		t.c <- 0 // not held
+		return false
+	}
+	t.c <- 1 // want `channel send while t.sm is held`
+	t.sm.Unlock()
+	return true
+}
+
+func (t *timed) TryElse() {
+	if t.mu.TryLock() {
+		t.c <- 1 // want `channel send while t.mu is held`
+		t.mu.Unlock()
+	} else {
+		t.c <- 0 // not held
+	}
+	t.c <- 2 // not held on either path
+}

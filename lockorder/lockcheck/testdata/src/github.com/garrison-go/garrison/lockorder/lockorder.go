@@ -2,7 +2,10 @@
 // the analyzer recognizes.
 package lockorder
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 type Mutex struct{ mu sync.Mutex }
 
@@ -15,6 +18,13 @@ func (m *RWMutex) Lock()    { m.mu.Lock() }
 func (m *RWMutex) Unlock()  { m.mu.Unlock() }
 func (m *RWMutex) RLock()   { m.mu.RLock() }
 func (m *RWMutex) RUnlock() { m.mu.RUnlock() }
+
+type TimedMutex struct{ mu sync.Mutex }
+
+func (m *TimedMutex) Lock()                                 { m.mu.Lock() }
+func (m *TimedMutex) Unlock()                               { m.mu.Unlock() }
+func (m *TimedMutex) TryLock() bool                         { return m.mu.TryLock() }
+func (m *TimedMutex) LockContext(ctx context.Context) error { m.mu.Lock(); return nil }
 
 type WaitGroup struct{ wg sync.WaitGroup }
 
