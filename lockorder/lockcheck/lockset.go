@@ -114,10 +114,13 @@ func (c *checker) flow(fn *ssa.Function, init *state, must bool) []*state {
 					continue
 				}
 				o := out[p.Index]
-				if ref, ok := c.failed(p, b); ok {
+				if call := c.acquiredOn(p, b); call != nil {
+					// The success edge of a TryLock or LockContext test.
 					o = o.clone()
-					delete(o.held, ref.key())
-					delete(o.acquired, ref.key())
+					ref := c.ref(call.Common())
+					kind, _ := classify(call.Common())
+					o.held[ref.key()] = holding{ref: ref, read: kind == callTryRLock, pos: call.Pos()}
+					o.acquired[ref.key()] = true
 				}
 				if s == nil {
 					s = o.clone()
@@ -153,12 +156,6 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 			s.acquired[ref.key()] = true
 		case callUnlock, callRUnlock:
 			s.release(c.ref(in.Common()))
-		case callTryLock, callTryRLock, callLockErr:
-			// Held from here; the edge of an if on the result that
-			// means failure drops it again (see failed).
-			ref := c.ref(in.Common())
-			s.held[ref.key()] = holding{ref: ref, read: kind == callTryRLock, pos: in.Pos()}
-			s.acquired[ref.key()] = true
 		case callOther:
 			if sum, args := c.local(in.Common()); sum != nil {
 				for _, a := range sum.releases {
@@ -190,16 +187,18 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 	}
 }
 
-// failed reports whether the edge p -> b is taken when a conditional
-// acquisition tested at the end of p failed, and which lock it was:
-// "if !mu.TryLock()" or "if err := mu.LockContext(ctx); err != nil".
-func (c *checker) failed(p, b *ssa.BasicBlock) (lockRef, bool) {
+// acquiredOn returns the conditional acquisition (TryLock, LockContext)
+// whose result the if ending p tests, if the edge p -> b is the one taken
+// when it succeeded: "if mu.TryLock()", "if !mu.TryLock() { return }",
+// "if err := mu.LockContext(ctx); err != nil { return err }". An
+// acquisition whose result is not tested so does not count as held.
+func (c *checker) acquiredOn(p, b *ssa.BasicBlock) *ssa.Call {
 	if len(p.Instrs) == 0 || len(p.Succs) != 2 {
-		return lockRef{}, false
+		return nil
 	}
 	ifi, ok := p.Instrs[len(p.Instrs)-1].(*ssa.If)
 	if !ok {
-		return lockRef{}, false
+		return nil
 	}
 	cond, success := ifi.Cond, true // success: the value on the success edge
 	for {
@@ -213,7 +212,7 @@ func (c *checker) failed(p, b *ssa.BasicBlock) (lockRef, bool) {
 	switch v := cond.(type) {
 	case *ssa.Call:
 		if kind, _ := classify(v.Common()); kind != callTryLock && kind != callTryRLock {
-			return lockRef{}, false
+			return nil
 		}
 		call = v
 	case *ssa.BinOp:
@@ -224,25 +223,25 @@ func (c *checker) failed(p, b *ssa.BasicBlock) (lockRef, bool) {
 		}
 		call, _ = x.(*ssa.Call)
 		if call == nil {
-			return lockRef{}, false
+			return nil
 		}
 		if kind, _ := classify(call.Common()); kind != callLockErr {
-			return lockRef{}, false
+			return nil
 		}
 		switch v.Op {
 		case token.NEQ:
 			success = !success // err != nil is true on failure
 		case token.EQL:
 		default:
-			return lockRef{}, false
+			return nil
 		}
 	default:
-		return lockRef{}, false
+		return nil
 	}
-	if onTrue := b == p.Succs[0]; onTrue == success {
-		return lockRef{}, false
+	if onTrue := b == p.Succs[0]; onTrue != success {
+		return nil
 	}
-	return c.ref(call.Common()), true
+	return call
 }
 
 // ref resolves the receiver of a Lock or Unlock call.

@@ -4,6 +4,8 @@ package negative
 import (
 	"context"
 	"sync"
+
+	"github.com/garrison-go/garrison/lockorder"
 )
 
 type Server struct {
@@ -292,4 +294,11 @@ func (t *tlsConn) write() {
 	t.out.Unlock()
 	t.in.Lock()
 	t.in.Unlock()
+}
+
+// SendResult hands the result of a conditional acquisition to another
+// goroutine without testing it: whether the lock is held here is unknown.
+func SendResult(ctx context.Context, m *lockorder.TimedMutex, done chan error) {
+	done <- m.LockContext(ctx)
+	go func() { done <- m.LockContext(ctx) }()
 }
