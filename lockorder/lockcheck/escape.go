@@ -48,7 +48,7 @@ func (c *checker) checkEscapes(fn *ssa.Function) {
 // escapes reports the sinks of cb's first parameter.
 func (c *checker) escapes(cb *ssa.Function, api string) {
 	p := cb.Params[0]
-	if _, ok := p.Type().Underlying().(*types.Pointer); !ok {
+	if _, ok := coreType(p.Type()).(*types.Pointer); !ok {
 		return
 	}
 	tainted := map[ssa.Value]bool{p: true}

@@ -138,17 +138,52 @@ func describe(v ssa.Value) string {
 	return "a mutex"
 }
 
+// fieldOf returns field i of the struct t is or points to. In generic
+// code the struct may be a type parameter's core type; a shape the
+// analysis does not expect yields a placeholder rather than a crash.
 func fieldOf(t types.Type, i int) *types.Var {
-	if p, ok := types.Unalias(t).Underlying().(*types.Pointer); ok {
+	if p, ok := coreType(t).(*types.Pointer); ok {
 		t = p.Elem()
 	}
-	return types.Unalias(t).Underlying().(*types.Struct).Field(i)
+	if s, ok := coreType(t).(*types.Struct); ok && i < s.NumFields() {
+		return s.Field(i)
+	}
+	return types.NewVar(token.NoPos, nil, "?", types.Typ[types.Invalid])
+}
+
+// coreType is t's underlying type, or for a type parameter whose type set
+// has one underlying type, that type.
+func coreType(t types.Type) types.Type {
+	t = types.Unalias(t)
+	tp, ok := t.(*types.TypeParam)
+	if !ok {
+		return t.Underlying()
+	}
+	var core types.Type
+	iface, _ := tp.Constraint().Underlying().(*types.Interface)
+	if iface == nil {
+		return nil
+	}
+	for i := 0; i < iface.NumEmbeddeds(); i++ {
+		u, ok := iface.EmbeddedType(i).(*types.Union)
+		if !ok {
+			return nil
+		}
+		for j := 0; j < u.Len(); j++ {
+			ut := u.Term(j).Type().Underlying()
+			if core != nil && !types.Identical(core, ut) {
+				return nil
+			}
+			core = ut
+		}
+	}
+	return core
 }
 
 // structName names the struct type a field selection is made on, qualified
 // by its package unless it is pkg, and reports whether it is declared in pkg.
 func structName(pkg *types.Package, t types.Type) (string, bool) {
-	if p, ok := types.Unalias(t).Underlying().(*types.Pointer); ok {
+	if p, ok := coreType(t).(*types.Pointer); ok {
 		t = p.Elem()
 	}
 	n, ok := types.Unalias(t).(*types.Named)

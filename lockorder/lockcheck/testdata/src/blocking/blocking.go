@@ -202,3 +202,14 @@ func (t *timed) TryElse() {
 	}
 	t.c <- 2 // not held on either path
 }
+
+type box[T any] struct {
+	mu sync.Mutex
+	c  chan T
+}
+
+func (b *box[T]) Put(v T) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.c <- v // want `channel send while b.mu is held`
+}

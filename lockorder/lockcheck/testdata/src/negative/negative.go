@@ -302,3 +302,17 @@ func SendResult(ctx context.Context, m *lockorder.TimedMutex, done chan error) {
 	done <- m.LockContext(ctx)
 	go func() { done <- m.LockContext(ctx) }()
 }
+
+type box[T any] struct {
+	mu sync.Mutex
+	v  T
+	c  chan T
+}
+
+// Set locks a field of a generic type, and releases it before it blocks.
+func (b *box[T]) Set(v T) {
+	b.mu.Lock()
+	b.v = v
+	b.mu.Unlock()
+	b.c <- v
+}
