@@ -56,6 +56,7 @@ type checker struct {
 	callbacks   map[*ssa.Function]holding // Guarded callbacks: the lock they run under
 
 	slots map[string]*slotState // channel slots, see buffered.go
+	peers map[string][]peerOp   // the other sides of waits, see peers.go
 
 	edges  map[[2]string]orderEdge
 	onces  []onceSite
@@ -94,11 +95,13 @@ func run(pass *analysis.Pass) (any, error) {
 		ignored:     ignoredLines(pass),
 		reported:    map[string]bool{},
 		slots:       map[string]*slotState{},
+		peers:       map[string][]peerOp{},
 	}
 	funcs := in.SrcFuncs
 	c.prepass(funcs)
 	c.noteChanStores(funcs)
 	c.summarize(funcs)
+	c.notePeers(funcs)
 	for _, fn := range funcs {
 		c.check(fn)
 		c.checkEscapes(fn)
@@ -247,7 +250,7 @@ func (c *checker) visit(fn *ssa.Function, s *state, instr ssa.Instruction) {
 	switch in := instr.(type) {
 	case *ssa.Send, *ssa.UnOp, *ssa.Select:
 		if what, pos := c.blocking(instr); what != "" {
-			c.reportHeld(s.held, nil, pos, what)
+			c.reportHeld(s.held, nil, pos, what, instr)
 		}
 	case *ssa.Call:
 		c.visitCall(fn, s, in)
@@ -265,7 +268,7 @@ func (c *checker) visitCall(fn *ssa.Function, s *state, call *ssa.Call) {
 		}
 		c.addEdges(s.held, ref, call.Pos(), "")
 	case callBlock:
-		c.reportHeld(s.held, nil, call.Pos(), what)
+		c.reportHeld(s.held, nil, call.Pos(), what, call)
 	case callCondWait:
 		c.condWait(s, call, what)
 	case callOnceDo:
@@ -294,7 +297,7 @@ func (c *checker) visitCall(fn *ssa.Function, s *state, call *ssa.Call) {
 				what = fmt.Sprintf("call to %s, which may block (%s in %s at %s)",
 					name, sum.blocks.what, sum.blocks.via, c.where(sum.blocks.pos, call.Pos()))
 			}
-			c.reportHeld(s.held, released, call.Pos(), what)
+			c.reportHeld(s.held, released, call.Pos(), what, nil)
 		}
 	}
 }
@@ -330,13 +333,17 @@ func sortedHeld(held map[string]holding, except map[string]bool) []holding {
 // reportHeld reports a blocking operation if a lock is held on every path
 // to it. The guess about who waits for whom is the reader's; the message
 // says which lock and where it was taken.
-func (c *checker) reportHeld(held map[string]holding, except map[string]bool, pos token.Pos, what string) {
+func (c *checker) reportHeld(held map[string]holding, except map[string]bool, pos token.Pos, what string, instr ssa.Instruction) {
 	hs := sortedHeld(held, except)
 	if len(hs) == 0 {
 		return
 	}
-	c.report(pos, "%s while %s; a goroutine that needs it to unblock this one deadlocks with it",
-		what, c.heldList(hs, pos))
+	peer := ""
+	if instr != nil {
+		peer = c.peerNeeds(instr, hs)
+	}
+	c.report(pos, "%s while %s; a goroutine that needs it to unblock this one deadlocks with it%s",
+		what, c.heldList(hs, pos), peer)
 }
 
 func (c *checker) heldList(hs []holding, pos token.Pos) string {
@@ -377,7 +384,7 @@ func (c *checker) condWait(s *state, call *ssa.Call, what string) {
 	if len(call.Call.Args) == 0 {
 		return
 	}
-	cr := refOf(c.pkg, call.Call.Args[0])
+	cr := refOf(c.pkg, addrOf(call.Call.Args[0]))
 	l, known := c.condByKey[cr.key()]
 	if !known && cr.class != "" {
 		l, known = c.condByClass[cr.class]
@@ -391,7 +398,7 @@ func (c *checker) condWait(s *state, call *ssa.Call, what string) {
 	if !known && len(except) == 0 && len(s.held) == 1 {
 		return // the one lock held is presumably c.L
 	}
-	c.reportHeld(s.held, except, call.Pos(), what+" (which releases only the Cond's own lock)")
+	c.reportHeld(s.held, except, call.Pos(), what+" (which releases only the Cond's own lock)", call)
 }
 
 // onceDo reports once.Do(f) where f takes a lock held around the call, and
@@ -401,7 +408,7 @@ func (c *checker) onceDo(s *state, call *ssa.Call, what string) {
 	if len(args) < 2 {
 		return
 	}
-	once := refOf(c.pkg, args[0])
+	once := refOf(c.pkg, addrOf(args[0]))
 	sum, bound := c.funcArg(args[1])
 	if sum != nil {
 		for _, a := range sum.acquires {

@@ -111,6 +111,16 @@ func refOf(pkg *types.Package, v ssa.Value) lockRef {
 	}
 }
 
+// addrOf looks through the load of a pointer field (s.cond, s.wg of type
+// *sync.Cond, *sync.WaitGroup), so that the variable's role ("S.cond")
+// names the value it points to.
+func addrOf(v ssa.Value) ssa.Value {
+	if u, ok := v.(*ssa.UnOp); ok && u.Op == token.MUL {
+		return u.X
+	}
+	return v
+}
+
 // describe is the source-level name of a root value, for messages.
 func describe(v ssa.Value) string {
 	switch v := v.(type) {

@@ -15,7 +15,7 @@ func (w *watcher) publish(v int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.state = v
-	w.events <- v // want `channel send while w.mu is held`
+	w.events <- v // want `channel send while w.mu is held.*; the receive at line 22 \(in watcher.consume\) takes watcher.mu`
 }
 
 func (w *watcher) consume() {

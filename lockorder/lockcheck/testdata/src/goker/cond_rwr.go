@@ -22,7 +22,7 @@ func (q *queue) pop() int {
 	defer q.rw.RUnlock()
 	q.cmu.Lock()
 	for len(q.items) == 0 {
-		q.cond.Wait() // want `sync.Cond.Wait \(which releases only the Cond's own lock\) while q.rw is read-locked`
+		q.cond.Wait() // want `sync.Cond.Wait \(which releases only the Cond's own lock\) while q.rw is read-locked \(locked at line 21\); a goroutine that needs it to unblock this one deadlocks with it; the Signal at line 38 \(in queue.push\) takes queue.rw`
 	}
 	v := q.items[0]
 	q.cmu.Unlock()

@@ -20,5 +20,5 @@ func (p *pool) worker(v int) {
 func (p *pool) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.wg.Wait() // want `sync.WaitGroup.Wait while p.mu is held`
+	p.wg.Wait() // want `sync.WaitGroup.Wait while p.mu is held.*; the Done at line 14 \(in pool.worker\) takes pool.mu`
 }
