@@ -7,11 +7,21 @@
 //	func (s *Server) publish(ev Event) {
 //		s.mu.Lock()
 //		defer s.mu.Unlock()
-//		s.events <- ev // the consumer calls s.Stats(), which locks s.mu
+//		s.count++
+//		s.events <- ev // line 17
 //	}
 //
-//	server.go:14:11: channel send while s.mu is held (locked at line 12); a
-//	goroutine that needs it to unblock this one deadlocks with it
+//	func (s *Server) consume() {
+//		for range s.events { // line 21
+//			_ = s.Stats() // locks s.mu
+//		}
+//	}
+//
+// reports:
+//
+//	server.go:17:11: channel send while s.mu is held (locked at line 14);
+//	a goroutine that needs it to unblock this one deadlocks with it; the
+//	receive at line 21 (in Server.consume) takes Server.mu
 //
 // Run it as a standalone command or under go vet (which adds build tags
 // and test files the way the compiler sees them):
@@ -53,6 +63,11 @@
 //   - a blocking operation in the callback of changuard.Guarded.With (and
 //     TryWith, WithContext, Read, WithResult): it runs under the Guarded's
 //     lock.
+//
+// When the other side of the wait (a receive or send on the same channel
+// field, a close, a WaitGroup's Done, a Cond's Signal) runs in a function
+// of the package that takes a lock of the held lock's role, the report
+// names it, as above: that is the deadlock, not just a slow path.
 //
 // Across the functions of a package, it records which lock role is
 // acquired while which is held, directly or through calls, and reports
