@@ -250,6 +250,13 @@ func (c *checker) visitCall(fn *ssa.Function, s *state, call *ssa.Call) {
 			c.reportRelock(call.Pos(), ref.desc, h, kind == callRLock, "")
 		}
 		c.addEdges(s.held, ref, call.Pos(), "")
+	case callLockAll:
+		for _, ref := range c.lockArgs(cc) {
+			if h, ok := s.held[ref.key()]; ok {
+				c.reportRelock(call.Pos(), ref.desc, h, false, "")
+			}
+			c.addEdges(s.held, ref, call.Pos(), "")
+		}
 	case callBlock:
 		c.reportHeld(s.held, nil, call.Pos(), what, call)
 	case callCondWait:
@@ -309,7 +316,12 @@ func sortedHeld(held map[string]holding, except map[string]bool) []holding {
 			hs = append(hs, h)
 		}
 	}
-	sort.Slice(hs, func(i, j int) bool { return hs[i].pos < hs[j].pos })
+	sort.Slice(hs, func(i, j int) bool {
+		if hs[i].pos != hs[j].pos {
+			return hs[i].pos < hs[j].pos
+		}
+		return hs[i].ref.desc < hs[j].ref.desc // LockAll takes several at one place
+	})
 	return hs
 }
 
@@ -325,8 +337,12 @@ func (c *checker) reportHeld(held map[string]holding, except map[string]bool, po
 	if instr != nil {
 		peer = c.peerNeeds(instr, hs)
 	}
-	c.report(pos, "%s while %s; a goroutine that needs it to unblock this one deadlocks with it%s",
-		what, c.heldList(hs, pos), peer)
+	it := "it"
+	if len(hs) > 1 {
+		it = "one of them"
+	}
+	c.report(pos, "%s while %s; a goroutine that needs %s to unblock this one deadlocks with it%s",
+		what, c.heldList(hs, pos), it, peer)
 }
 
 func (c *checker) heldList(hs []holding, pos token.Pos) string {

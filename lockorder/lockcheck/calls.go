@@ -15,18 +15,20 @@ const garrison = "github.com/garrison-go/garrison/"
 type callKind int
 
 const (
-	callOther    callKind = iota
-	callLock              // acquires its receiver for writing
-	callRLock             // acquires its receiver for reading
-	callUnlock            // releases a write hold of its receiver
-	callRUnlock           // releases a read hold of its receiver
-	callBlock             // may block until another goroutine acts
-	callCondWait          // sync.Cond.Wait: releases only c.L while it blocks
-	callOnceDo            // sync.Once.Do: blocks while another goroutine runs f
-	callCallback          // runs its func argument under a lock it holds (Guarded.With)
-	callTryLock           // acquires its receiver if its result says so (TryLock: true)
-	callTryRLock          // the same, for reading
-	callLockErr           // acquires its receiver if its error result is nil (LockContext)
+	callOther     callKind = iota
+	callLock               // acquires its receiver for writing
+	callRLock              // acquires its receiver for reading
+	callUnlock             // releases a write hold of its receiver
+	callRUnlock            // releases a read hold of its receiver
+	callBlock              // may block until another goroutine acts
+	callCondWait           // sync.Cond.Wait: releases only c.L while it blocks
+	callOnceDo             // sync.Once.Do: blocks while another goroutine runs f
+	callCallback           // runs its func argument under a lock it holds (Guarded.With)
+	callTryLock            // acquires its receiver if its result says so (TryLock: true)
+	callTryRLock           // the same, for reading
+	callLockErr            // acquires its receiver if its error result is nil (LockContext)
+	callLockAll            // lockorder.LockAll: acquires each argument
+	callUnlockAll          // lockorder.UnlockAll: releases each argument
 )
 
 // callee names the function or method a call invokes: its package path,
@@ -165,6 +167,10 @@ func classify(c *ssa.CallCommon) (callKind, string) {
 		qual = ce.recv + "." + ce.name
 	}
 	switch {
+	case ce.pkg == garrison+"lockorder" && qual == "LockAll":
+		return callLockAll, ""
+	case ce.pkg == garrison+"lockorder" && qual == "UnlockAll":
+		return callUnlockAll, ""
 	case (ce.pkg == "sync" || ce.pkg == garrison+"lockorder") && qual == "Cond.Wait":
 		return callCondWait, short(ce.pkg) + ".Cond.Wait"
 	case (ce.pkg == "sync" || ce.pkg == garrison+"lockorder") && qual == "Once.Do":

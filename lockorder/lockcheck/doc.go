@@ -35,7 +35,8 @@
 // Within each function, lockcheck follows the locks held (a lockset over
 // the SSA form, through branches, loops, early returns and deferred
 // Unlocks) of sync.Mutex, sync.RWMutex, sync.Locker and the lockorder
-// mutexes, including locks taken by a helper that returns holding them and
+// mutexes, including lockorder.LockAll and UnlockAll, locks taken by a
+// helper that returns holding them, and
 // conditional acquisitions on the branch where they succeeded (if
 // mu.TryLock(), if err := mu.LockContext(ctx); err != nil { return err }),
 // and reports, when a lock is held on every path to it:

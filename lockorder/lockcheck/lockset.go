@@ -156,6 +156,21 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 			s.acquired[ref.key()] = true
 		case callUnlock, callRUnlock:
 			s.release(c.ref(in.Common()))
+		case callLockAll:
+			for _, ref := range c.lockArgs(in.Common()) {
+				s.held[ref.key()] = holding{ref: ref, pos: in.Pos()}
+				s.acquired[ref.key()] = true
+			}
+		case callUnlockAll:
+			refs := c.lockArgs(in.Common())
+			if refs == nil {
+				// UnlockAll(ms...): which locks is unknown; dropping all
+				// keeps later blocking calls from false reports.
+				clear(s.held)
+			}
+			for _, ref := range refs {
+				s.release(ref)
+			}
 		case callOther:
 			if sum, args := c.local(in.Common()); sum != nil {
 				for _, a := range sum.releases {
@@ -173,6 +188,14 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 		switch kind {
 		case callUnlock, callRUnlock:
 			s.deferred[c.ref(in.Common()).key()] = true
+		case callUnlockAll:
+			refs := c.lockArgs(in.Common())
+			if refs == nil {
+				s.opaqueDefer = true
+			}
+			for _, ref := range refs {
+				s.deferred[ref.key()] = true
+			}
 		case callOther:
 			if sum, args := c.local(in.Common()); sum != nil {
 				for _, a := range sum.releases {
@@ -180,11 +203,39 @@ func (c *checker) transfer(fn *ssa.Function, s *state, instr ssa.Instruction) {
 				}
 			} else if _, known := calleeOf(in.Common()); !known || !in.Common().IsInvoke() && in.Common().StaticCallee() == nil {
 				s.opaqueDefer = true
-			} else if ce, _ := calleeOf(in.Common()); ce.pkg == garrison+"lockorder" {
-				s.opaqueDefer = true // UnlockAll
 			}
 		}
 	}
+}
+
+// lockArgs resolves the locks passed to LockAll or UnlockAll as separate
+// arguments (the compiler packs them into an array); nil for a slice
+// passed on with ms....
+func (c *checker) lockArgs(cc *ssa.CallCommon) []lockRef {
+	if len(cc.Args) != 1 {
+		return nil
+	}
+	sl, ok := cc.Args[0].(*ssa.Slice)
+	if !ok {
+		return nil
+	}
+	arr, ok := sl.X.(*ssa.Alloc)
+	if !ok {
+		return nil
+	}
+	var refs []lockRef
+	for _, r := range *arr.Referrers() {
+		ia, ok := r.(*ssa.IndexAddr)
+		if !ok {
+			continue
+		}
+		for _, r2 := range *ia.Referrers() {
+			if st, ok := r2.(*ssa.Store); ok && st.Addr == ia {
+				refs = append(refs, refOf(c.pkg, st.Val))
+			}
+		}
+	}
+	return refs
 }
 
 // acquiredOn returns the conditional acquisition (TryLock, LockContext)

@@ -195,6 +195,10 @@ func (c *checker) direct(fn *ssa.Function) {
 				switch kind {
 				case callLock, callRLock:
 					sum.addAcq(&sum.acquires, acquisition{ref: c.ref(call.Common()), read: kind == callRLock, pos: call.Pos()})
+				case callLockAll:
+					for _, ref := range c.lockArgs(call.Common()) {
+						sum.addAcq(&sum.acquires, acquisition{ref: ref, pos: call.Pos()})
+					}
 				case callUnlock, callRUnlock:
 					ref := c.ref(call.Common())
 					if !s.acquired[ref.key()] {

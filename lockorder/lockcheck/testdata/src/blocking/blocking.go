@@ -213,3 +213,10 @@ func (b *box[T]) Put(v T) {
 	defer b.mu.Unlock()
 	b.c <- v // want `channel send while b.mu is held`
 }
+
+// LockAll holds every lock it is given.
+func Transfer(a, b *Server, c chan int) {
+	lockorder.LockAll(&a.lo, &b.lo)
+	defer lockorder.UnlockAll(&a.lo, &b.lo)
+	c <- 1 // want `channel send while a.lo is held \(locked at line 219\) and b.lo is held`
+}

@@ -316,3 +316,17 @@ func (b *box[T]) Set(v T) {
 	b.mu.Unlock()
 	b.c <- v
 }
+
+// TransferThenSend releases both locks before it blocks.
+func TransferThenSend(a, b *lockorder.Mutex, c chan int) {
+	lockorder.LockAll(a, b)
+	lockorder.UnlockAll(a, b)
+	c <- 1
+}
+
+// Forward releases locks it cannot name: nothing is held after it.
+func Forward(a *lockorder.Mutex, ms []sync.Locker, c chan int) {
+	a.Lock()
+	lockorder.UnlockAll(ms...)
+	c <- 1
+}

@@ -29,3 +29,15 @@ func (m *TimedMutex) LockContext(ctx context.Context) error { m.mu.Lock(); retur
 type WaitGroup struct{ wg sync.WaitGroup }
 
 func (w *WaitGroup) Wait() { w.wg.Wait() }
+
+func LockAll(ms ...sync.Locker) {
+	for _, m := range ms {
+		m.Lock()
+	}
+}
+
+func UnlockAll(ms ...sync.Locker) {
+	for _, m := range ms {
+		m.Unlock()
+	}
+}
