@@ -96,7 +96,7 @@ func ExampleMiddleware() {
 	// Output:
 	// 200 RateLimit: "default";r=1;t=60 Retry-After: ""
 	// 200 RateLimit: "default";r=0;t=120 Retry-After: ""
-	// 429 RateLimit: "default";r=0;t=120 Retry-After: "60"
+	// 429 RateLimit: "default";r=0;t=60 Retry-After: "60"
 }
 
 func ExampleHardenServer() {
