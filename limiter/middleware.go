@@ -496,10 +496,19 @@ func quotaWindow(limit int, window time.Duration) (q, w int64) {
 	for w := w0; w < w0*1000 && w <= maxSFInteger; w++ {
 		x := rate * float64(w)
 		if r := math.Round(x); r >= 1 && math.Abs(x-r) <= 1e-9*x {
-			return clampSF(int64(r)), w
+			return floatSF(r), w
 		}
 	}
-	return clampSF(max(int64(rate*float64(w0)), 1)), w0
+	return max(floatSF(math.Floor(rate*float64(w0))), 1), w0
+}
+
+// floatSF converts a non-negative float to a Structured Fields integer,
+// clamping before the conversion, which is undefined out of int64's range.
+func floatSF(x float64) int64 {
+	if !(x < maxSFInteger) {
+		return maxSFInteger
+	}
+	return max(int64(x), 0)
 }
 
 func writeRateLimitHeaders(h http.Header, cache *atomic.Pointer[policyField], policy string, d Decision) {
