@@ -37,7 +37,7 @@ func TestProxiesForwarded(t *testing.T) {
 		{"10.0.0.1:1", []string{`For="198.51.100.1:80", for=10.0.0.7`}, "198.51.100.1"},
 		{"10.0.0.1:1", []string{"for=1.1.1.1, for=198.51.100.9", "for=10.2.2.2"}, "198.51.100.9"},
 		{"10.0.0.1:1", []string{`for=198.51.100.1;by="a,b", for=10.0.0.2`}, "198.51.100.1"}, // comma inside quotes
-		{"10.0.0.1:1", []string{"for=unknown"}, "10.0.0.1"},                                   // not an IP: fall back
+		{"10.0.0.1:1", []string{"for=unknown"}, "10.0.0.1"},                                 // not an IP: fall back
 		{"10.0.0.1:1", []string{"for=_hidden, for=10.0.0.2"}, "10.0.0.1"},
 		{"10.0.0.1:1", []string{"proto=https"}, "10.0.0.1"}, // no for=
 		{"10.0.0.1:1", []string{"for=1.1.1.1;for=2.2.2.2"}, "10.0.0.1"},
