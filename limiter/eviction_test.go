@@ -55,6 +55,9 @@ func TestEvictionFlood(t *testing.T) {
 		{"default-capacity", DefaultCapacity, 20_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if raceEnabled && tc.capacity > 1024 {
+				t.Skip("too slow under the race detector; .ci/checks/limiter.sh runs it without")
+			}
 			k, clk := newTestKeyed(t, rate.Every(12*time.Second), 5, WithCapacity(tc.capacity))
 			require.Equal(t, EvictStrict, k.Stats().Eviction, "the default policy")
 			got := loginFlood(t, k, clk, tc.junkPerSec)

@@ -93,7 +93,7 @@ func TestKeyedNoAllocs(t *testing.T) {
 // clients cost no more memory than capacity of them.
 func TestKeyedMemoryFlat(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 200_000
 	}
 	heap := func() uint64 {

@@ -13,16 +13,21 @@ import (
 // evicts.
 //
 // Concurrency. A slot is {tag, tat}. Reads and GCRA updates are lock-free:
-// a reader loads tat, checks tag, and commits with a CAS on tat. Only an
-// insert changes tag, and it runs under the shard's mutex as: tat := busy,
-// tag := h, tat := fresh. A reader that saw the previous owner's tat fails
-// its CAS (tat is now busy or the new owner's value) and retries, so an
-// update can never land on the wrong key. The one exception is an ABA on
-// tat: after a lossy eviction, the new owner's TAT may equal a value the
-// evicted key once held, and a CAS started before the eviction then charges
-// the new key for the evicted key's request. That errs towards denial, never
-// admission, and needs a lossy eviction racing an update to the same
-// nanosecond.
+// a reader loads tat, checks tag, and commits with a CAS on tat, or, when
+// the bucket is not full (tat >= now, the step is tat += cost), with an
+// atomic add, which cannot fail and retry under contention on a hot key.
+// Only an insert changes tag, and it runs under the shard's mutex as:
+// tat := busy, tag := h, tat := fresh. busy is so negative that an add
+// racing the insert leaves it negative, and every tat < 0 reads as busy. A
+// reader that saw the previous owner's tat fails its CAS (tat is now busy or
+// the new owner's value) and retries; an adder re-checks tag after adding
+// and retries under the lock. An update can thus land on the wrong key only
+// in two races that both err towards denial, never admission: an ABA on tat
+// (after a lossy eviction the new owner's TAT equals a value the evicted key
+// once held, and a CAS started before the eviction charges the new key), and
+// an add that lands between an insert's final stores (the new owner is
+// charged one request). An add that overshoots the limit is taken back with
+// a CAS; if that CAS fails, the key keeps one request's worth of extra debt.
 
 const (
 	probeWindow = 8
@@ -131,7 +136,8 @@ func (s *shard) find(h uint64) *slot {
 func update(sl *slot, h uint64, now, cost int64, g *gcra) (tat int64, allowed, ok bool) {
 	for {
 		tat := sl.tat.Load()
-		if tat == busy || sl.tag.Load() != h {
+		if tat < 0 || sl.tag.Load() != h {
+			// busy, or busy moved by a racing add (see below)
 			return 0, false, false
 		}
 		newTat, allowed := g.admitCost(tat, now, cost)
@@ -143,9 +149,40 @@ func update(sl *slot, h uint64, now, cost int64, g *gcra) (tat int64, allowed, o
 			}
 			continue
 		}
-		if sl.tat.CompareAndSwap(tat, newTat) {
-			return newTat, true, true
+		if tat < now {
+			// The bucket is full: the step sets tat to now+cost, which only
+			// a CAS can do without moving it backwards.
+			if sl.tat.CompareAndSwap(tat, newTat) {
+				return newTat, true, true
+			}
+			continue
 		}
+		// The bucket is not full, so the step is a pure increment. Under
+		// contention an add cannot fail and retry the way a CAS does.
+		got := sl.tat.Add(cost)
+		prev := got - cost
+		if prev < 0 || sl.tag.Load() != h {
+			// The slot was being reassigned: the add landed on busy (which
+			// the inserter overwrites) or on the slot's next owner, which it
+			// charges one request too many, an error towards denial (the
+			// ABA case at the top of this file). Retry under the lock.
+			return 0, false, false
+		}
+		if prev < now {
+			// Another step's undo moved tat below now since it was loaded:
+			// lift it to where a full bucket's step would put it. Only
+			// forward moves are made, so a failed CAS just means someone
+			// else moved it further.
+			sl.tat.CompareAndSwap(got, now+cost)
+			got = max(got, now+cost)
+		}
+		if got-now <= g.tolerance {
+			return got, true, true
+		}
+		// Raced past the limit: take the add back if nothing moved since,
+		// else leave it, one request's worth of error towards denial.
+		sl.tat.CompareAndSwap(got, got-cost)
+		return prev, false, true
 	}
 }
 

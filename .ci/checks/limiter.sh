@@ -16,3 +16,7 @@ done
 for target in FuzzForwardedFor:150000x FuzzClientAddr:150000x FuzzKeyFunc:20000x FuzzGCRA:25000x; do
   go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "${target#*:}" ./limiter/
 done
+
+# The eviction flood at the default capacity is too slow under -race, which
+# the main test run uses; replay it here without the race detector.
+go test -count=1 -run '^TestEvictionFlood$' ./limiter/
