@@ -2,12 +2,17 @@ package redisstore
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/garrison-go/garrison/limiter"
 )
 
 // TestWrongTypeDoesNotOpenBreaker reproduces finding 2 with WRONGTYPE: an
@@ -140,3 +145,23 @@ type redisErr string
 
 func (e redisErr) Error() string { return string(e) }
 func (redisErr) RedisError()     {}
+
+// TestBoundsMatchLimiter reproduces finding 5: the in-process limiter and
+// the store accept exactly the same rates and bursts.
+func TestBoundsMatchLimiter(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = c.Close() })
+	for _, tc := range []struct {
+		r     rate.Limit
+		burst int
+	}{
+		{1, 1}, {MaxRate, 1}, {MaxRate * 1.001, 1}, {5e8, 1}, {1e6, 1}, {rate.Inf, 1},
+		{1, limiter.MaxBurst}, {1, limiter.MaxBurst + 1}, {1e-9, 1}, {1e-6, 1}, {0, 1}, {1, 0},
+		{rate.Limit(math.NaN()), 1}, {-1, 1},
+	} {
+		_, kerr := limiter.NewKeyed(tc.r, tc.burst, limiter.WithCapacity(8))
+		_, serr := New(c, tc.r, tc.burst)
+		require.Equal(t, kerr == nil, serr == nil, "rate %v burst %d: limiter %v, redisstore %v", tc.r, tc.burst, kerr, serr)
+		require.Equal(t, kerr == nil, limiter.CheckRate(tc.r, tc.burst) == nil)
+	}
+}
