@@ -45,7 +45,7 @@ type middlewareConfig struct {
 	dryRun     bool
 	exempt     func(*http.Request) bool
 	exemptNets []netip.Prefix
-	stats      *MiddlewareStats
+	stats      *MiddlewareCounter
 }
 
 func newMiddlewareConfig(opts []MiddlewareOption) *middlewareConfig {
@@ -216,7 +216,7 @@ func ProblemJSONRejection(w http.ResponseWriter, _ *http.Request, rej Rejection)
 }
 
 // WithDryRun makes RateLimitMiddleware decide and count every request but
-// serve each one, rejected or not: WithOnReject and WithStats see what
+// serve each one, rejected or not: WithOnReject and WithCounter see what
 // would have been rejected, and no RateLimit or Retry-After header is sent,
 // so clients do not react to a limit that is not enforced. Use it to size a
 // limit on real traffic before enforcing it.
@@ -249,16 +249,16 @@ func WithExemptAddrs(prefixes ...netip.Prefix) MiddlewareOption {
 	return middlewareOption(func(c *middlewareConfig) { c.exemptNets = append(c.exemptNets, ps...) })
 }
 
-// MiddlewareStats counts a middleware's outcomes. Give one to WithStats and
-// read it with Snapshot; the zero value is ready. Every request the
-// middleware sees is counted in exactly one of Allowed, Rejected,
-// DryRunRejected and Exempt.
-type MiddlewareStats struct {
+// MiddlewareCounter counts a middleware's outcomes. Give one to
+// WithCounter and read it with Stats; the zero value is ready. Every
+// request the middleware sees is counted in exactly one of Allowed,
+// Rejected, DryRunRejected and Exempt.
+type MiddlewareCounter struct {
 	allowed, rejected, dryRun, exempt, errs atomic.Uint64
 }
 
-// MiddlewareCounts is a snapshot of MiddlewareStats.
-type MiddlewareCounts struct {
+// MiddlewareStats is a snapshot of a MiddlewareCounter.
+type MiddlewareStats struct {
 	Allowed        uint64 // served after an allowed decision
 	Rejected       uint64 // answered 429 or 503
 	DryRunRejected uint64 // would have been rejected, served under WithDryRun
@@ -266,9 +266,9 @@ type MiddlewareCounts struct {
 	Errors         uint64 // decisions that came with a limiter error (part of the above)
 }
 
-// Snapshot returns the counters, each read atomically.
-func (s *MiddlewareStats) Snapshot() MiddlewareCounts {
-	return MiddlewareCounts{
+// Stats returns the counters, each read atomically.
+func (s *MiddlewareCounter) Stats() MiddlewareStats {
+	return MiddlewareStats{
 		Allowed:        s.allowed.Load(),
 		Rejected:       s.rejected.Load(),
 		DryRunRejected: s.dryRun.Load(),
@@ -277,11 +277,11 @@ func (s *MiddlewareStats) Snapshot() MiddlewareCounts {
 	}
 }
 
-// WithStats makes the middleware count its outcomes in s, which may be
+// WithCounter makes the middleware count its outcomes in s, which may be
 // shared by several middlewares. It panics if s is nil.
-func WithStats(s *MiddlewareStats) MiddlewareOption {
+func WithCounter(s *MiddlewareCounter) MiddlewareOption {
 	if s == nil {
-		panic("limiter: WithStats: nil *MiddlewareStats")
+		panic("limiter: WithCounter: nil *MiddlewareCounter")
 	}
 	return middlewareOption(func(c *middlewareConfig) { c.stats = s })
 }
@@ -380,11 +380,11 @@ func RateLimitMiddleware(rl RateLimiter, opts ...MiddlewareOption) func(http.Han
 	}
 }
 
-// discard absorbs counts when no WithStats was given, so the hot path has
+// discard absorbs counts when no WithCounter was given, so the hot path has
 // no branch per counter.
-var discard MiddlewareStats
+var discard MiddlewareCounter
 
-func (c *middlewareConfig) statsOrNil() *MiddlewareStats {
+func (c *middlewareConfig) statsOrNil() *MiddlewareCounter {
 	if c.stats == nil {
 		return &discard
 	}
@@ -436,7 +436,7 @@ func (c *middlewareConfig) allowKey(rl RateLimiter, keyed *Keyed, r *http.Reques
 // request over the limit is not queued: it is answered at once with 503
 // Service Unavailable and Retry-After (WithRetryAfter, default 1s), so a
 // flood of slow requests cannot pile up goroutines. Only WithRetryAfter,
-// WithOnReject, WithRejectHandler and WithStats apply. It panics if
+// WithOnReject, WithRejectHandler and WithCounter apply. It panics if
 // maxInFlight < 1.
 func ConcurrencyMiddleware(maxInFlight int, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if maxInFlight < 1 {

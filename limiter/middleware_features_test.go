@@ -127,9 +127,9 @@ func TestProblemJSONRejection(t *testing.T) {
 
 func TestDryRun(t *testing.T) {
 	k, _ := newTestKeyed(t, 1, 2)
-	var stats MiddlewareStats
+	var stats MiddlewareCounter
 	var hooked []Decision
-	h := Middleware(k, WithDryRun(), WithStats(&stats), WithOnReject(func(_ *http.Request, d Decision, _ error) {
+	h := Middleware(k, WithDryRun(), WithCounter(&stats), WithOnReject(func(_ *http.Request, d Decision, _ error) {
 		hooked = append(hooked, d)
 	}))(okHandler)
 	for range 5 {
@@ -139,15 +139,15 @@ func TestDryRun(t *testing.T) {
 		require.Empty(t, w.Header().Get("Retry-After"))
 	}
 	require.Len(t, hooked, 3)
-	require.Equal(t, MiddlewareCounts{Allowed: 2, DryRunRejected: 3}, stats.Snapshot())
+	require.Equal(t, MiddlewareStats{Allowed: 2, DryRunRejected: 3}, stats.Stats())
 	// The decisions were real: the key's quota is spent.
 	require.False(t, k.AllowAddr(netip.MustParseAddr("192.0.2.1")).Allowed)
 }
 
 func TestExemptions(t *testing.T) {
 	k, _ := newTestKeyed(t, 1, 1)
-	var stats MiddlewareStats
-	h := Middleware(k, WithStats(&stats),
+	var stats MiddlewareCounter
+	h := Middleware(k, WithCounter(&stats),
 		WithExempt(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
 		WithExemptAddrs(netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::ffff:192.168.0.0/112")))(okHandler)
 	for range 3 {
@@ -162,7 +162,7 @@ func TestExemptions(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, serve(h, "192.0.2.1:1").Code, "exempt requests took no quota")
 	require.Equal(t, http.StatusTooManyRequests, serve(h, "192.0.2.1:1").Code)
-	require.Equal(t, MiddlewareCounts{Allowed: 1, Rejected: 1, Exempt: 9}, stats.Snapshot())
+	require.Equal(t, MiddlewareStats{Allowed: 1, Rejected: 1, Exempt: 9}, stats.Stats())
 }
 
 func TestIPv6PrefixOneName(t *testing.T) {
