@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,4 +207,47 @@ func TestKeyedWaitContextErrors(t *testing.T) {
 
 	err = k.WaitN(context.Background(), "d", 2)
 	require.ErrorIs(t, err, ErrRateLimited, "more than the burst can never pass")
+}
+
+// TestMiddlewareAccountingStress: under concurrency every request ends in
+// exactly one counted outcome, and with time frozen each client is served
+// exactly its burst.
+func TestMiddlewareAccountingStress(t *testing.T) {
+	const clients, burst, workers, perWorker = 16, 5, 8, 200
+	k, _ := newTestKeyed(t, 1, burst)
+	var stats MiddlewareCounter
+	var served [clients]atomic.Int64
+	h := Middleware(k, WithCounter(&stats), WithExempt(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" {
+				i, _ := strconv.Atoi(r.Header.Get("X-Client"))
+				served[i].Add(1)
+			}
+		}))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWorker {
+				c := (i + w) % clients
+				path := "/"
+				if i%10 == 0 {
+					path = "/healthz"
+				}
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				r.RemoteAddr = "192.0.2." + strconv.Itoa(c+1) + ":1"
+				r.Header.Set("X-Client", strconv.Itoa(c))
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		}()
+	}
+	wg.Wait()
+	st := stats.Stats()
+	require.Equal(t, uint64(workers*perWorker), st.Allowed+st.Rejected+st.DryRunRejected+st.Exempt)
+	require.Equal(t, uint64(workers*perWorker/10), st.Exempt)
+	require.Equal(t, uint64(clients*burst), st.Allowed)
+	for i := range served {
+		require.Equal(t, int64(burst), served[i].Load(), "client %d", i)
+	}
 }
