@@ -89,12 +89,12 @@ type Keyed struct {
 // the attacker about 10⁵ requests per second here. In exchange no key is
 // ever admitted above its limit: under the red team's reset attack
 // (TestEvictionFlood: 20,000 junk keys per second, each used 5 times) the
-// victim got at most its 10 admissions in 60 s with EvictStrict, against
-// 130 at the default capacity and 3,818 at capacity 1024 with EvictLossy.
-// EvictLossy's random victim choice keeps the attacker from steering
-// evictions, but a forgetting table cannot make resets expensive: the old
-// oldest-TAT rule gave 95 and 5,999 in the same replay, and cost the
-// attacker exhausted junk keys where random choice does not need them.
+// victim got 9 admissions in 60 s with EvictStrict (at most 10 are due),
+// against 85 to 130 at the default capacity and 3,600 to 3,900 at capacity
+// 1024 with EvictLossy (three runs). EvictLossy's random victim choice keeps
+// the attacker from steering evictions, but a forgetting table cannot make
+// resets expensive: the former oldest-TAT rule gave 95 and 5,999 in the
+// same replay.
 // EvictStrict is the default because a limit
 // that holds is what a limiter promises, and what it trades for, denying
 // newcomers while a large sustained flood lasts, is visible in
