@@ -169,12 +169,16 @@ func update(sl *slot, h uint64, now, cost int64, g *gcra) (tat int64, allowed, o
 			return 0, false, false
 		}
 		if prev < now {
-			// Another step's undo moved tat below now since it was loaded:
-			// lift it to where a full bucket's step would put it. Only
-			// forward moves are made, so a failed CAS just means someone
-			// else moved it further.
-			sl.tat.CompareAndSwap(got, now+cost)
-			got = max(got, now+cost)
+			// Another step's undo (or a Reset) moved tat below now after it
+			// was loaded, so the add started from prev, not from now as a
+			// full bucket's step does. Adding the difference makes the
+			// charge exact whatever else was added meanwhile; if the slot
+			// changed hands in between, retry under the lock, which at
+			// worst charges this request twice (towards denial).
+			got = sl.tat.Add(now - prev)
+			if got < 0 || sl.tag.Load() != h {
+				return 0, false, false
+			}
 		}
 		if got-now <= g.tolerance {
 			return got, true, true
