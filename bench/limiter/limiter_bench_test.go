@@ -323,7 +323,7 @@ func BenchmarkAccept(b *testing.B) {
 				}
 			case "garrison-full":
 				if l, err = limiter.NewListener(inner, limiter.WithMaxConnsPerIP(64),
-					limiter.WithAcceptRatePerIP(1e9, 1000), limiter.WithFirstByteTimeout(10*time.Second)); err != nil {
+					limiter.WithAcceptRatePerIP(1e6, 1000), limiter.WithFirstByteTimeout(10*time.Second)); err != nil {
 					b.Fatal(err)
 				}
 			}
