@@ -83,6 +83,8 @@ func WithMaxConnsPerIP(n int) ListenerOption {
 
 // WithIPv6Prefix sets how many leading bits of an IPv6 source address form
 // one per-IP identity (default 64: a host may use any address of its /64).
+// NewKeyed and the middlewares accept it too; with Middleware, the coarser
+// of the Keyed's and the middleware's prefix applies.
 func WithIPv6Prefix(bits int) ListenerOption {
 	return func(c *listenerConfig) error {
 		if bits < 1 || bits > 128 {
