@@ -133,7 +133,13 @@ func allowOn(g *gcra, tat *atomic.Int64) bool {
 	now := monotonicNow()
 	for {
 		old := tat.Load()
-		newTat, ok := g.admit(old, now)
+		base := old
+		if base == 0 {
+			// Never used: a full bucket. (The monotonic clock may read
+			// below zero, as it does inside a synctest bubble.)
+			base = math.MinInt64 / 4
+		}
+		newTat, ok := g.admit(base, now)
 		if !ok {
 			return false
 		}
