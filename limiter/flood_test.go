@@ -322,6 +322,13 @@ func TestFloodManySources(t *testing.T) {
 // this pace the attacker's own CPU on this machine delays accepts for
 // both: latency is not compared here.)
 func TestFloodManySourcesFastReconnect(t *testing.T) {
+	if raceEnabled {
+		// Under the race detector this pace alone saturates the process
+		// and neither server accepts in time: the comparison means
+		// nothing there. The same code paths run raced in
+		// TestFloodManySources.
+		t.Skip("a load comparison: needs a build without the race detector")
+	}
 	loopbackOK(t)
 	ticks := int(floodDuration(t) / (20 * time.Millisecond))
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
