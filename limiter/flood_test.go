@@ -421,3 +421,47 @@ func TestFloodOneSource(t *testing.T) {
 // accept queue fills and delays or drops handshakes whatever the server
 // does: that is a volumetric flood, for SYN cookies and a load balancer.
 const attackPace = 300
+
+// TestFloodThousandsOfSources: 2,000 partial-request connections, each from its own
+// address (four times the cap, more addresses than slots, as an IPv6
+// botnet with a /64 per bot would be), reconnecting when closed. Every
+// source then holds one slot and none is the biggest holder; the oldest
+// connection goes first, and a legit client, which completes its request
+// within a millisecond of connecting, is still served.
+func TestFloodThousandsOfSources(t *testing.T) {
+	loopbackOK(t)
+	l, srv, served := floodServer(t)
+	addr := l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	n := 2000 / floodScale()
+	atk := &attacker{addr: addr, pace: rate.NewLimiter(attackPace/rate.Limit(floodScale()), n)}
+	for i := range n {
+		wg.Add(1)
+		go atk.hold(ctx, &wg, net.IPv4(127, 0, byte(20+i/250), byte(1+i%250)), "GET / HTTP/1.1\r\nHost: x\r\n")
+	}
+	require.Eventually(t, func() bool {
+		return atk.dials.Load() >= int64(n) && l.Stats().Incoming >= uint64(atk.dials.Load()-atk.refused.Load()) &&
+			l.Stats().Active >= int64(l.cfg.maxConns)*9/10
+	}, 30*time.Second, 5*time.Millisecond, "the flood never filled the cap")
+	var fresh legit
+	lctx, lcancel := context.WithTimeout(ctx, floodDuration(t))
+	var lwg sync.WaitGroup
+	lwg.Add(1)
+	go fresh.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 2), 20*time.Millisecond, "/", false)
+	lwg.Wait()
+	lcancel()
+	st := l.Stats()
+	cancel()
+	wg.Wait()
+	t.Logf("attack: %d dials; listener %+v %v", atk.dials.Load(), st, st.Rejected.Map())
+	success, _ := fresh.report(t, "new connection per request")
+	require.GreaterOrEqual(t, success, 0.99)
+	require.Greater(t, st.TrackedIPs, l.cfg.maxConns/2, "the sources outnumber the slots")
+	require.NoError(t, srv.Close())
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+	require.Eventually(t, func() bool {
+		st := l.Stats()
+		return st.Active == 0 && st.Incoming == st.Closed+st.Rejected.Total()
+	}, 10*time.Second, 5*time.Millisecond, "every connection accounted: %+v", l.Stats())
+}
