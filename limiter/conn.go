@@ -34,6 +34,7 @@ type conn struct {
 	// Ledger links, guarded by l.mu (see preempt.go).
 	inLedger     bool
 	lprev, lnext *conn
+	since        int64 // monotonicNow when it entered the ledger
 
 	// Per-connection request and reset rates (HTTP, see streamguard.go):
 	// GCRA theoretical arrival times, in monotonicNow nanoseconds.
@@ -153,7 +154,7 @@ func (c *conn) setState(s connState) {
 	}
 	// Re-entering New or Idle makes it the newest of its source.
 	l.lg.remove(c)
-	l.lg.add(c)
+	l.lg.add(c, monotonicNow())
 }
 
 // ReadFrom keeps the inner connection's zero-copy path (sendfile, splice)
