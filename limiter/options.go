@@ -36,9 +36,10 @@ const (
 	Shed
 	// Preempt keeps accepting and, at the global cap, closes a held
 	// connection that is not serving a request (counted as Preempted) to
-	// make room, chosen from the source holding the most such connections;
-	// only when every held connection is serving does it shed the newcomer
-	// (GlobalConns). See the package documentation for why this wins a
+	// make room, chosen from the source holding the most such connections.
+	// It sheds the newcomer when every held connection is serving
+	// (GlobalConns), or when its source already holds about as many such
+	// connections as any and none has waited a second (FairShare). See the package documentation for why this wins a
 	// flood that Shed and Backpressure lose. At the global accept rate it
 	// sheds, as Shed does.
 	Preempt
