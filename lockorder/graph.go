@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,7 @@ func (s *edgeSet) without(c *Class) *edgeSet {
 // edge is "held from while acquiring to", with the first sighting.
 type edge struct {
 	from, to *Class
+	rel      Relation
 	gid      int64
 	pcs      []uintptr
 	// bad edges closed a cycle or broke the ranks when first seen. They
@@ -148,6 +150,7 @@ const (
 	kindEdge = iota
 	kindNest
 	kindRecursive
+	kindEvent // an edge to or from an event (see block_check.go)
 )
 
 // pending is a check that needs the slow path: a new edge, a rank
@@ -157,6 +160,9 @@ type pending struct {
 	from    *Class
 	rankBad bool
 	chained bool // the held entry is chained (see check)
+	// For kindEvent: the edge is from -> to, of relation rel.
+	to  *Class
+	rel Relation
 }
 
 // check compares an acquisition of k (class c) with the locks gl holds,
@@ -234,6 +240,7 @@ func resolve(gid int64, c *Class, todo []pending) {
 	pcs := make([]uintptr, 32)
 	pcs = pcs[:runtime.Callers(3, pcs)]
 	var reports []*OrderError
+	var rank *OrderError
 	implied := false
 	graph.mu.Lock()
 	for _, p := range todo {
@@ -246,12 +253,24 @@ func resolve(gid int64, c *Class, todo []pending) {
 			if c.node.nestReported.CompareAndSwap(false, true) {
 				reports = append(reports, single(ErrNesting, p.from, c, gid, pcs))
 			}
+		case kindEvent:
+			if r, _ := addEdge(p.from, p.to, p.rel, false, gid, pcs); r != nil {
+				reports = append(reports, r)
+			}
 		default:
 			if implied && !p.rankBad {
 				continue
 			}
-			r, good := addEdge(p.from, c, p.rankBad, gid, pcs)
-			if r != nil {
+			r, good := addEdge(p.from, c, Acquired, p.rankBad, gid, pcs)
+			switch {
+			case r != nil && errors.Is(r, ErrRank) && rank != nil:
+				// One report per acquisition: every held lock that
+				// outranks c is an edge of the same violation.
+				rank.Edges = append(rank.Edges, r.Edges...)
+			case r != nil && errors.Is(r, ErrRank):
+				rank = r
+				reports = append(reports, r)
+			case r != nil:
 				reports = append(reports, r)
 			}
 			// The locks held below a chained entry reach it through good
@@ -259,21 +278,52 @@ func resolve(gid int64, c *Class, todo []pending) {
 			implied = implied || (p.chained && good)
 		}
 	}
+	if rank != nil {
+		rankCycle(rank)
+	}
 	graph.mu.Unlock()
+	deliver(reports)
+}
+
+// deliver hands reports to the handler, after the graph lock is released.
+func deliver(reports []*OrderError) {
 	for _, r := range reports {
 		reportCount.Add(1)
 		report(r)
 	}
 }
 
+// rankCycle completes a rank report (graph.mu held). Its edges are the
+// held locks that outrank the acquired class, one each; when the graph
+// knows a path from the acquired class back to one of them, the report
+// gets that path too, so that it shows the whole cycle the ranks forbid:
+// the other offending edges, then the path, then the edge that closes it.
+func rankCycle(r *OrderError) {
+	for i, ed := range r.Edges {
+		if path := findPath(ed.toClass, ed.fromClass); path != nil {
+			others := append(append([]Edge(nil), r.Edges[:i]...), r.Edges[i+1:]...)
+			r.Edges = append(append(others, edgesOf(path)...), ed)
+			return
+		}
+	}
+}
+
+func edgesOf(path []*edge) []Edge {
+	out := make([]Edge, 0, len(path))
+	for _, pe := range path {
+		out = append(out, Edge{From: pe.from.String(), To: pe.to.String(), Relation: pe.rel, Goroutine: pe.gid, pcs: pe.pcs, fromClass: pe.from, toClass: pe.to})
+	}
+	return out
+}
+
 func single(kind error, from, to *Class, gid int64, pcs []uintptr) *OrderError {
-	return &OrderError{Kind: kind, Edges: []Edge{{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs}}}
+	return &OrderError{Kind: kind, Edges: []Edge{{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs, fromClass: from, toClass: to}}}
 }
 
 // addEdge records from -> to (graph.mu held). It returns a report if the
 // edge breaks the ranks or closes a cycle, and whether the edge is good
 // (part of the acyclic graph).
-func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderError, bool) {
+func addEdge(from, to *Class, rel Relation, rankBad bool, gid int64, pcs []uintptr) (*OrderError, bool) {
 	old := from.node.out.Load()
 	if e := old.get(to); e != nil {
 		if rankBad && !e.rankReported.Load() {
@@ -282,7 +332,7 @@ func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderErr
 		}
 		return nil, !e.bad
 	}
-	e := &edge{from: from, to: to, gid: gid, pcs: pcs}
+	e := &edge{from: from, to: to, rel: rel, gid: gid, pcs: pcs}
 	var r *OrderError
 	if rankBad {
 		e.bad = true
@@ -290,11 +340,13 @@ func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderErr
 		r = single(ErrRank, from, to, gid, pcs)
 	} else if path := findPath(to, from); path != nil {
 		e.bad = true
-		r = &OrderError{Kind: ErrInversion}
-		for _, pe := range path {
-			r.Edges = append(r.Edges, Edge{From: pe.from.String(), To: pe.to.String(), Goroutine: pe.gid, pcs: pe.pcs})
+		r = &OrderError{Kind: ErrInversion, Edges: edgesOf(path)}
+		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Relation: rel, Goroutine: gid, Current: true, pcs: pcs, fromClass: from, toClass: to})
+		for _, ed := range r.Edges {
+			if ed.Relation != Acquired {
+				r.Kind = ErrBlocking
+			}
 		}
-		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs})
 	}
 	from.node.out.Store(old.with(to, e))
 	if to.node.in == nil {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -44,7 +46,12 @@ func classOf[T any](owner *T, k *lockMeta, kind string) *Class {
 func instanceClass[T any](owner *T, k *lockMeta, kind string) *Class {
 	c := &Class{id: classIDs.Add(1)}
 	c.perInstance = true
-	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first locked at " + callerSite(3) + ")"
+	verb := "locked"
+	switch kind {
+	case "WaitGroup", "Cond":
+		verb = "used"
+	}
+	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first " + verb + " at " + callerSite(3) + ")"
 	if !k.class.CompareAndSwap(nil, c) {
 		return k.class.Load()
 	}
@@ -83,6 +90,14 @@ type goroutineLocks struct {
 	gid   int64
 	held  []*heldLock
 	spare []*heldLock
+	// recent are the classes of the blocking acquisitions made since the
+	// goroutine last waited (see block_check.go), at most maxRecent.
+	recent []*Class
+	// owes are the events the goroutine began work to unblock.
+	owes []*Class
+	// group is the LockAll group that foreign lockers taken by
+	// LockAllContext join (0 outside of it).
+	group uint64
 }
 
 // shard maps goroutine ids to their stacks. Entries whose stack became
@@ -124,7 +139,7 @@ func (s *shard) get(gid int64) *goroutineLocks {
 	}
 	if len(s.m) >= s.limit {
 		for id, gl := range s.m {
-			if len(gl.held) == 0 {
+			if len(gl.held) == 0 && len(gl.owes) == 0 && gl.group == 0 {
 				delete(s.m, id)
 			}
 		}
@@ -215,9 +230,13 @@ func acquire(k *lockMeta, c *Class, read bool, group uint64) *heldLock {
 	gl := sh.get(gid)
 	var todo []pending
 	chained := !c.perInstance // see check
+	if group == 0 {
+		group = gl.group
+	}
 	if len(gl.held) > 0 {
 		todo, chained = check(gl, k, c, group)
 	}
+	todo = gl.noteAcquire(c, todo)
 	if todo == nil {
 		e := gl.push(k, c, read, false, group, stateWaiting)
 		e.chained = chained
@@ -251,13 +270,16 @@ func (e *heldLock) acquired() {
 	}
 }
 
-// abandon removes a waiting entry after a timed acquisition gave up.
+// abandon removes a waiting entry after a timed acquisition gave up. An
+// acquisition that can give up cannot block a goroutine forever, so it no
+// longer counts among the recent ones either (see block_check.go).
 func (e *heldLock) abandon() {
 	sh := shardOf(e.gid)
 	sh.mu.Lock()
 	if gl := sh.lookup(e.gid); gl != nil {
 		for i, h := range gl.held {
 			if h == e {
+				gl.recent = slices.DeleteFunc(gl.recent, func(c *Class) bool { return c == h.class })
 				gl.drop(i)
 				break
 			}
@@ -317,6 +339,25 @@ func release(k *lockMeta, read bool) {
 		s.mu.Unlock()
 	}
 }
+
+// userSite returns "file.go:line" of the first frame outside this module
+// (test files count as outside), skip frames above the caller of userSite.
+func userSite(skip int) string {
+	var pcs [24]uintptr
+	n := runtime.Callers(skip+2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if f.File != "" && (!strings.HasPrefix(f.Function, modPrefix) || strings.HasSuffix(f.File, "_test.go")) {
+			return fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown site"
+		}
+	}
+}
+
+const modPrefix = "github.com/garrison-go/garrison/"
 
 // callerSite returns "file.go:line" of the first frame outside this
 // package, skip frames above the caller of callerSite.
