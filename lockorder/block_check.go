@@ -76,7 +76,7 @@ func waitFor(c *Class, exclude *lockMeta) {
 	gl.recent = gl.recent[:0]
 	var todo []pending
 	for _, h := range gl.held {
-		if h.meta == exclude && exclude != nil {
+		if exclude != nil && h.key == keyOf(exclude) {
 			exclude = nil
 			continue
 		}
@@ -266,4 +266,22 @@ func newEventClass(t reflect.Type, ev blockhook.Event) *Class {
 func dropEvent(e *eventEntry) {
 	eventClasses.CompareAndDelete(e.key, e)
 	dropClass(e.c)
+}
+
+// joinGroup makes the calling goroutine's acquisitions without a group of
+// their own (a TimedMutex's LockContext) members of group, for
+// LockAllContext, until restore.
+func joinGroup(group uint64) (restore func()) {
+	gid := curGoid()
+	sh := shardOf(gid)
+	sh.mu.Lock()
+	gl := sh.get(gid)
+	old := gl.group
+	gl.group = group
+	sh.mu.Unlock()
+	return func() {
+		sh.mu.Lock()
+		sh.get(gid).group = old
+		sh.mu.Unlock()
+	}
 }

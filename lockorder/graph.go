@@ -185,7 +185,7 @@ func check(gl *goroutineLocks, k *lockMeta, c *Class, group uint64) (todo []pend
 	groupSeen := false
 	for i := len(gl.held) - 1; i >= 0; i-- {
 		h := gl.held[i]
-		if h.meta == k {
+		if h.key == keyOf(k) {
 			chained = false
 			if !c.node.recursiveReported.Load() {
 				todo = append(todo, pending{kind: kindRecursive, from: h.class})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // lockMeta is the checking state embedded in every mutex.
@@ -24,6 +25,8 @@ type lockMeta struct {
 }
 
 func (k *lockMeta) setClass(c *Class) { k.class.Store(c) }
+
+func keyOf(k *lockMeta) uintptr { return uintptr(unsafe.Pointer(k)) }
 
 // orderKey is LockAll's sort key: explicit class rank and id, then address.
 // Per-instance classes count as "no class" so that both builds sort alike.
@@ -70,7 +73,11 @@ const (
 // heldLock is one entry of a goroutine's held-lock stack. Entries are
 // reused; all fields except state and since are guarded by the shard lock.
 type heldLock struct {
-	meta     *lockMeta
+	// key identifies the mutex (its lockMeta's address). It is not a
+	// pointer on purpose: the checker's records must not keep a mutex
+	// reachable, or Go's goroutine leak profile could not see that the
+	// goroutines blocked on it are blocked forever.
+	key      uintptr
 	class    *Class
 	gid      int64
 	read     bool
@@ -160,7 +167,7 @@ func (gl *goroutineLocks) push(k *lockMeta, c *Class, read, try bool, group uint
 	} else {
 		e = new(heldLock)
 	}
-	e.meta, e.class, e.gid, e.read, e.try, e.group, e.reported = k, c, gl.gid, read, try, group, 0
+	e.key, e.class, e.gid, e.read, e.try, e.group, e.reported = keyOf(k), c, gl.gid, read, try, group, 0
 	e.chained = false
 	// Stores only on change: an atomic store is an exchange, a load is not.
 	if e.state.Load() != state {
@@ -188,7 +195,7 @@ func (gl *goroutineLocks) push(k *lockMeta, c *Class, read, try bool, group uint
 func (gl *goroutineLocks) remove(k *lockMeta, read, heldOnly bool) bool {
 	for i := len(gl.held) - 1; i >= 0; i-- {
 		e := gl.held[i]
-		if e.meta == k && e.read == read && (!heldOnly || e.state.Load() == stateHeld) {
+		if e.key == keyOf(k) && e.read == read && (!heldOnly || e.state.Load() == stateHeld) {
 			gl.drop(i)
 			return true
 		}
@@ -202,7 +209,7 @@ func (gl *goroutineLocks) remove(k *lockMeta, read, heldOnly bool) bool {
 // waiting entry is then above the held one and must stay.
 func (gl *goroutineLocks) removeOldest(k *lockMeta) bool {
 	for i, e := range gl.held {
-		if e.meta == k && !e.read {
+		if e.key == keyOf(k) && !e.read {
 			gl.drop(i)
 			return true
 		}
@@ -215,7 +222,7 @@ func (gl *goroutineLocks) drop(i int) {
 	copy(gl.held[i:], gl.held[i+1:])
 	gl.held[len(gl.held)-1] = nil
 	gl.held = gl.held[:len(gl.held)-1]
-	e.meta, e.class = nil, nil
+	e.key, e.class = 0, nil
 	gl.spare = append(gl.spare, e)
 }
 
@@ -223,7 +230,7 @@ func (gl *goroutineLocks) drop(i int) {
 // and records it as waiting. The caller then blocks on the real lock and
 // calls acquired, or abandon if it gave up. Violations are reported before
 // the lock is taken.
-func acquire(k *lockMeta, c *Class, read bool, group uint64) *heldLock {
+func acquire(k *lockMeta, c *Class, read bool, group uint64) hold {
 	gid := curGoid()
 	sh := shardOf(gid)
 	sh.mu.Lock()
@@ -241,33 +248,39 @@ func acquire(k *lockMeta, c *Class, read bool, group uint64) *heldLock {
 		e := gl.push(k, c, read, false, group, stateWaiting)
 		e.chained = chained
 		sh.mu.Unlock()
-		return e
+		return hold{e, k}
 	}
 	sh.mu.Unlock()
 	resolve(gid, c, todo)
 	sh.mu.Lock()
 	e := sh.get(gid).push(k, c, read, false, group, stateWaiting)
 	sh.mu.Unlock()
-	return e
+	return hold{e, k}
 }
 
+// hold is an acquisition in progress: the caller keeps it on its stack,
+// blocks on the real lock, then calls acquired (or abandon).
+type hold struct {
+	e *heldLock
+	k *lockMeta
+}
+
+func (h hold) acquired() { h.e.acquired(h.k) }
+func (h hold) abandon()  { h.e.abandon() }
+
 // acquired marks a waiting entry as held.
-func (e *heldLock) acquired() {
+func (e *heldLock) acquired(k *lockMeta) {
 	if !e.read {
-		e.meta.holder = e.gid
+		k.holder = e.gid
 	}
-	// Only the watchdog and the search for another goroutine's read lock
-	// tell waiting from held entries (a write lock's entry is found through
-	// its holder, and a goroutine's own entries are never waiting when it
-	// unlocks), so write acquisitions skip the store when no watchdog saw
-	// them start. The state flips last: from here on another goroutine may
-	// remove (and the owner may then reuse) the entry.
+	// The state flips last: from here on another goroutine may remove (and
+	// the owner may then reuse) the entry. The watchdog, VerifyNone and the
+	// search for another goroutine's read lock tell waiting from held
+	// entries by it.
 	if t := wdClock.Load(); t != 0 {
 		e.since.Store(t)
-		e.state.Store(stateHeld)
-	} else if e.read || e.since.Load() != 0 {
-		e.state.Store(stateHeld)
 	}
+	e.state.Store(stateHeld)
 }
 
 // abandon removes a waiting entry after a timed acquisition gave up. An

@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -62,4 +63,14 @@ func (m *Mutex) lockInGroup(group uint64) {
 	e := acquire(&m.lk, classOf(m, &m.lk, "Mutex"), false, group)
 	m.mu.Lock()
 	e.acquired()
+}
+
+func (m *Mutex) lockContext(ctx context.Context, group uint64) error {
+	e := acquire(&m.lk, classOf(m, &m.lk, "Mutex"), false, group)
+	if err := pollLock(ctx, m.mu.TryLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
 }

@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -106,4 +107,25 @@ func (r *rlocker) lockInGroup(group uint64) {
 	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), true, group)
 	rw.mu.RLock()
 	e.acquired()
+}
+
+func (rw *RWMutex) lockContext(ctx context.Context, group uint64) error {
+	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), false, group)
+	if err := pollLock(ctx, rw.mu.TryLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
+}
+
+func (r *rlocker) lockContext(ctx context.Context, group uint64) error {
+	rw := (*RWMutex)(r)
+	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), true, group)
+	if err := pollLock(ctx, rw.mu.TryRLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
 }

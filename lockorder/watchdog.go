@@ -28,6 +28,10 @@ type Report struct {
 	// acquisition stack.
 	HolderGoroutine int64
 	HolderStack     string
+	// Leaked is true when Go's goroutine leak profile confirmed that
+	// Goroutine is blocked forever (a partial deadlock); always false
+	// when the profile is not available (see LeakProfileAvailable).
+	Leaked bool
 }
 
 // String returns a multi-line description of r.
@@ -38,6 +42,9 @@ func (r Report) String() string {
 		fmt.Fprintf(&b, "goroutine %d has waited %v for lock %s, since:\n%s", r.Goroutine, d, r.Class, indent(r.Stack))
 	} else {
 		fmt.Fprintf(&b, "goroutine %d has held lock %s for %v, since:\n%s", r.Goroutine, r.Class, d, indent(r.Stack))
+	}
+	if r.Leaked {
+		b.WriteString("blocked forever: confirmed by Go's goroutine leak profile\n")
 	}
 	if r.Waiting && r.HolderGoroutine != 0 {
 		fmt.Fprintf(&b, "held by goroutine %d, acquired at:\n%s", r.HolderGoroutine, indent(r.HolderStack))
