@@ -91,7 +91,7 @@ func waitFor(c *Class, exclude *lockMeta) {
 	}
 	sh.mu.Unlock()
 	if todo != nil {
-		resolveEvents(gid, todo)
+		resolveEvents(gid, todo, true)
 	}
 }
 
@@ -130,7 +130,7 @@ func unblock(c *Class) {
 	}
 	sh.mu.Unlock()
 	if todo != nil {
-		resolveEvents(gid, todo)
+		resolveEvents(gid, todo, false)
 	}
 }
 
@@ -169,13 +169,14 @@ func (gl *goroutineLocks) noteAcquire(c *Class, todo []pending) []pending {
 }
 
 // resolveEvents records event edges and reports the cycles they close.
-func resolveEvents(gid int64, todo []pending) {
+func resolveEvents(gid int64, todo []pending, atBlock bool) {
 	pcs := make([]uintptr, 32)
 	pcs = pcs[:runtime.Callers(3, pcs)]
 	var reports []*OrderError
 	graph.mu.Lock()
 	for _, p := range todo {
 		if r, _ := addEdge(p.from, p.to, p.rel, false, gid, pcs); r != nil {
+			r.atBlock = atBlock
 			reports = append(reports, r)
 		}
 	}

@@ -28,6 +28,7 @@ type classNode struct {
 	// nestReported and recursiveReported make those reports once-only.
 	nestReported      atomic.Bool
 	recursiveReported atomic.Bool
+	exitedReported    atomic.Bool
 }
 
 // edgeSet is the set of edges leaving a class. A small set is an
@@ -282,6 +283,9 @@ func resolve(gid int64, c *Class, todo []pending) {
 		rankCycle(rank)
 	}
 	graph.mu.Unlock()
+	for _, r := range reports {
+		r.atBlock = true
+	}
 	deliver(reports)
 }
 

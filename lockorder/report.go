@@ -30,6 +30,11 @@ var (
 	// Both block forever once they meet. The cycle runs through the
 	// event: L -> event -> L.
 	ErrBlocking = errors.New("lock held while blocking")
+	// ErrExitedHolder: the lock being acquired is held by a goroutine that
+	// has exited, so it will never be unlocked: a missing Unlock (an early
+	// return, a panic without defer). Reported before the acquisition
+	// blocks for good.
+	ErrExitedHolder = errors.New("lock held by an exited goroutine")
 	// ErrCopied: a mutex was copied after its first use; the copy is a
 	// different lock that started in the state of the original (see
 	// go vet's copylocks check). The copy gets its own class.
@@ -67,6 +72,12 @@ type OrderError struct {
 	// offending acquisition: From is the held lock's class, To the
 	// acquired one.
 	Edges []Edge
+
+	exited []int64 // for ErrExitedHolder: the exited holders
+	// atBlock: reported at an operation about to block (an acquisition,
+	// a wait), as opposed to an unblocking one.
+	//lint:ignore U1000 set by checking builds only
+	atBlock bool
 }
 
 // An Edge is one "held From while acquiring To" observation.
@@ -156,6 +167,8 @@ func (e *OrderError) headline() string {
 			msg += " (cycle: " + strings.Join(append(names, last.To), " -> ") + ")"
 		}
 		return msg
+	case ErrExitedHolder:
+		return fmt.Sprintf("lock held by an exited goroutine: %s is held by goroutine(s) %v, which exited without unlocking it (a missing Unlock); this acquisition would block forever", last.To, e.exited)
 	case ErrCopied:
 		return fmt.Sprintf("mutex copied after first use: %s was copied; the copy is a new lock (go vet's copylocks check finds the copy)", last.To)
 	case ErrNesting:
