@@ -175,7 +175,7 @@ func resolveEvents(gid int64, todo []pending, atBlock bool) {
 	var reports []*OrderError
 	graph.mu.Lock()
 	for _, p := range todo {
-		if r, _ := addEdge(p.from, p.to, p.rel, false, gid, pcs); r != nil {
+		if r, _ := addEdge(p.from, p.to, p.rel, false, sighting{gid: gid, pcs: pcs}); r != nil {
 			r.atBlock = atBlock
 			reports = append(reports, r)
 		}

@@ -5,6 +5,7 @@ package lockorder
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -29,6 +30,9 @@ type classNode struct {
 	nestReported      atomic.Bool
 	recursiveReported atomic.Bool
 	exitedReported    atomic.Bool
+	// gates are the classes every blocking write acquisition of this
+	// class so far was made under (nil until the first one); see gated.
+	gates atomic.Pointer[[]*Class]
 }
 
 // edgeSet is the set of edges leaving a class. A small set is an
@@ -128,6 +132,8 @@ func (s *edgeSet) without(c *Class) *edgeSet {
 type edge struct {
 	from, to *Class
 	rel      Relation
+	read     bool     // to was read-locked
+	held     []*Class // classes held at the first sighting
 	gid      int64
 	pcs      []uintptr
 	// bad edges closed a cycle or broke the ranks when first seen. They
@@ -143,6 +149,7 @@ var graph struct {
 }
 
 var (
+	suppressed    atomic.Uint64 // cycles found infeasible by gated
 	liveInstances atomic.Int64
 	reportCount   atomic.Uint64
 )
@@ -237,7 +244,9 @@ func check(gl *goroutineLocks, k *lockMeta, c *Class, group uint64) (todo []pend
 // resolve handles the slow-path checks of one acquisition: it records new
 // edges, searches for cycles, builds the reports and hands them to the
 // handler after releasing the graph lock.
-func resolve(gid int64, c *Class, todo []pending) {
+// resolve's held are the classes the goroutine holds (see sighting); read
+// says whether the acquisition is a read lock.
+func resolve(gid int64, c *Class, todo []pending, read bool, held []*Class) {
 	pcs := make([]uintptr, 32)
 	pcs = pcs[:runtime.Callers(3, pcs)]
 	var reports []*OrderError
@@ -255,14 +264,14 @@ func resolve(gid int64, c *Class, todo []pending) {
 				reports = append(reports, single(ErrNesting, p.from, c, gid, pcs))
 			}
 		case kindEvent:
-			if r, _ := addEdge(p.from, p.to, p.rel, false, gid, pcs); r != nil {
+			if r, _ := addEdge(p.from, p.to, p.rel, false, sighting{gid: gid, pcs: pcs}); r != nil {
 				reports = append(reports, r)
 			}
 		default:
 			if implied && !p.rankBad {
 				continue
 			}
-			r, good := addEdge(p.from, c, Acquired, p.rankBad, gid, pcs)
+			r, good := addEdge(p.from, c, Acquired, p.rankBad, sighting{gid: gid, pcs: pcs, read: read, held: held})
 			switch {
 			case r != nil && errors.Is(r, ErrRank) && rank != nil:
 				// One report per acquisition: every held lock that
@@ -327,7 +336,16 @@ func single(kind error, from, to *Class, gid int64, pcs []uintptr) *OrderError {
 // addEdge records from -> to (graph.mu held). It returns a report if the
 // edge breaks the ranks or closes a cycle, and whether the edge is good
 // (part of the acyclic graph).
-func addEdge(from, to *Class, rel Relation, rankBad bool, gid int64, pcs []uintptr) (*OrderError, bool) {
+// A sighting is the context of an edge's first observation.
+type sighting struct {
+	gid  int64
+	pcs  []uintptr
+	read bool     // the acquisition of to was a read lock
+	held []*Class // the classes the goroutine held (for lock edges)
+}
+
+func addEdge(from, to *Class, rel Relation, rankBad bool, s sighting) (*OrderError, bool) {
+	gid, pcs := s.gid, s.pcs
 	old := from.node.out.Load()
 	if e := old.get(to); e != nil {
 		if rankBad && !e.rankReported.Load() {
@@ -336,13 +354,18 @@ func addEdge(from, to *Class, rel Relation, rankBad bool, gid int64, pcs []uintp
 		}
 		return nil, !e.bad
 	}
-	e := &edge{from: from, to: to, rel: rel, gid: gid, pcs: pcs}
+	e := &edge{from: from, to: to, rel: rel, gid: gid, pcs: pcs, read: s.read, held: s.held}
 	var r *OrderError
 	if rankBad {
 		e.bad = true
 		e.rankReported.Store(true)
 		r = single(ErrRank, from, to, gid, pcs)
-	} else if path := findPath(to, from); path != nil {
+	} else if path := findPath(to, from); path != nil && gated(append(path, e)) {
+		// Cannot deadlock (see gated): known, never reported, and left
+		// out of path searches like a reported edge.
+		e.bad = true
+		suppressed.Add(1)
+	} else if path != nil {
 		e.bad = true
 		r = &OrderError{Kind: ErrInversion, Edges: edgesOf(path)}
 		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Relation: rel, Goroutine: gid, Current: true, pcs: pcs, fromClass: from, toClass: to})
@@ -359,6 +382,74 @@ func addEdge(from, to *Class, rel Relation, rankBad bool, gid int64, pcs []uintp
 	to.node.in[from] = struct{}{}
 	graph.edges++
 	return r, !e.bad
+}
+
+// gated reports whether a cycle cannot deadlock because of read locks and
+// gate locks: an RLock blocks only behind a writer (held or waiting), and
+// if every writer of that lock holds a gate lock G that another edge of
+// the cycle was made under, the writer cannot be there while the cycle's
+// other goroutine holds G, so the RLock does not block and the cycle
+// cannot close (the false reports on bbolt's nested read transactions).
+// Writers are those seen so far, and each edge's held locks are those of
+// its first sighting: a later writer without the gate is not taken back.
+func gated(cycle []*edge) bool {
+	for i, x := range cycle {
+		if !x.read || x.rel != Acquired {
+			continue
+		}
+		gates := x.to.node.gates.Load()
+		if gates == nil {
+			continue
+		}
+		for j, y := range cycle {
+			if j == i {
+				continue
+			}
+			for _, g := range *gates {
+				if slices.Contains(y.held, g) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// noteWriter narrows c's gate locks to those held now (held, excluding c),
+// for a blocking write acquisition (graph.mu not needed: a CAS loop).
+func noteWriter(c *Class, held []*heldLock) {
+	for {
+		old := c.node.gates.Load()
+		if old != nil && len(*old) == 0 {
+			return
+		}
+		var next []*Class
+		if old == nil {
+			for _, h := range held {
+				if h.class != c && !slices.Contains(next, h.class) {
+					next = append(next, h.class)
+				}
+			}
+		} else {
+			heldNow := func(g *Class) bool {
+				return slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g })
+			}
+			if !slices.ContainsFunc(*old, func(g *Class) bool { return !heldNow(g) }) {
+				return // every gate is held: nothing changes, no allocation
+			}
+			for _, g := range *old {
+				if slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g }) {
+					next = append(next, g)
+				}
+			}
+			if len(next) == len(*old) {
+				return
+			}
+		}
+		if c.node.gates.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // findPath returns the shortest path of good edges from start to target,

@@ -244,14 +244,21 @@ func acquire(k *lockMeta, c *Class, read bool, group uint64) hold {
 		todo, chained = check(gl, k, c, group)
 	}
 	todo = gl.noteAcquire(c, todo)
+	if !read {
+		noteWriter(c, gl.held)
+	}
 	if todo == nil {
 		e := gl.push(k, c, read, false, group, stateWaiting)
 		e.chained = chained
 		sh.mu.Unlock()
 		return hold{e, k}
 	}
+	held := make([]*Class, 0, len(gl.held))
+	for _, h := range gl.held {
+		held = append(held, h.class)
+	}
 	sh.mu.Unlock()
-	resolve(gid, c, todo)
+	resolve(gid, c, todo, read, held)
 	sh.mu.Lock()
 	e := sh.get(gid).push(k, c, read, false, group, stateWaiting)
 	sh.mu.Unlock()
