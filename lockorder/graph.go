@@ -415,9 +415,16 @@ func gated(cycle []*edge) bool {
 	return false
 }
 
+// maxGateDepth bounds the gate search to the outermost held locks (gates
+// are outer locks), so that a writer holding a thousand locks costs no more
+// than one holding a few. A gate held deeper counts as not held: fewer
+// cycles are found infeasible, none wrongly.
+const maxGateDepth = 8
+
 // noteWriter narrows c's gate locks to those held now (held, excluding c),
 // for a blocking write acquisition (graph.mu not needed: a CAS loop).
 func noteWriter(c *Class, held []*heldLock) {
+	held = held[:min(len(held), maxGateDepth)]
 	for {
 		old := c.node.gates.Load()
 		if old != nil && len(*old) == 0 {

@@ -19,7 +19,15 @@ func TestGatedReadCycleNotReported(t *testing.T) {
 	m.SetClass(NewClass("gated.m", 0))
 	run(func() { gate.Lock(); m.Lock(); work.Add(1); m.Unlock(); gate.Unlock() })
 	run(func() { a.Lock(); m.RLock(); a.Unlock(); m.RUnlock() })
-	run(func() { gate.Lock(); m.RLock(); a.Lock(); work.Add(1); a.Unlock(); m.RUnlock(); gate.Unlock() })
+	run(func() {
+		gate.Lock()
+		m.RLock()
+		a.Lock()
+		work.Add(1)
+		a.Unlock()
+		m.RUnlock()
+		gate.Unlock()
+	})
 	require.Empty(t, c.all())
 }
 
@@ -48,7 +56,15 @@ func TestWriterWithoutGateMakesItReal(t *testing.T) {
 	run(func() { gate.Lock(); m.Lock(); work.Add(1); m.Unlock(); gate.Unlock() })
 	run(func() { m.Lock(); work.Add(1); m.Unlock() }) // no gate
 	run(func() { a.Lock(); m.RLock(); a.Unlock(); m.RUnlock() })
-	run(func() { gate.Lock(); m.RLock(); a.Lock(); work.Add(1); a.Unlock(); m.RUnlock(); gate.Unlock() })
+	run(func() {
+		gate.Lock()
+		m.RLock()
+		a.Lock()
+		work.Add(1)
+		a.Unlock()
+		m.RUnlock()
+		gate.Unlock()
+	})
 	require.Len(t, c.all(), 1)
 }
 
@@ -71,7 +87,15 @@ func TestReadOnlyCycles(t *testing.T) {
 	var x, y RWMutex
 	x.SetClass(NewClass("ro.x", 0))
 	y.SetClass(NewClass("ro.y", 0))
-	run(func() { gate.Lock(); x.Lock(); y.Lock(); work.Add(1); y.Unlock(); x.Unlock(); gate.Unlock() })
+	run(func() {
+		gate.Lock()
+		x.Lock()
+		y.Lock()
+		work.Add(1)
+		y.Unlock()
+		x.Unlock()
+		gate.Unlock()
+	})
 	run(func() { lockAB(x.RLocker(), y.RLocker()) })
 	run(func() {
 		gate.Lock()
