@@ -260,7 +260,9 @@ func eventClass(obj any, ev blockhook.Event) *Class {
 func newEventClass(t reflect.Type, ev blockhook.Event) *Class {
 	c := &Class{id: classIDs.Add(1)}
 	c.perInstance = true
-	c.name = t.String() + " " + ev.String() + "#" + strconv.FormatUint(c.id, 10) + " (first at " + userSite(4) + ")"
+	site := userSite(4)
+	c.site = t.String() + " " + ev.String() + "@" + site
+	c.name = t.String() + " " + ev.String() + "#" + strconv.FormatUint(c.id, 10) + " (first at " + site + ")"
 	return c
 }
 

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -13,7 +15,12 @@ import (
 // classState is what checking builds keep per class.
 type classState struct {
 	perInstance bool
-	node        classNode
+	// For a per-instance class: the address of its mutex (to tell a copy)
+	// and its kind and first site, which identify the declaration across
+	// instances for report deduplication.
+	owner uintptr
+	site  string
+	node  classNode
 }
 
 // classNode is a class's place in the order graph.
@@ -30,6 +37,7 @@ type classNode struct {
 	nestReported      atomic.Bool
 	recursiveReported atomic.Bool
 	exitedReported    atomic.Bool
+	copyReported      atomic.Bool
 	// gates are the classes every blocking write acquisition of this
 	// class so far was made under (nil until the first one); see gated.
 	gates atomic.Pointer[[]*Class]
@@ -301,9 +309,44 @@ func resolve(gid int64, c *Class, todo []pending, read bool, held []*Class) {
 // deliver hands reports to the handler, after the graph lock is released.
 func deliver(reports []*OrderError) {
 	for _, r := range reports {
+		if !firstOfItsKind(r) {
+			suppressed.Add(1)
+			continue
+		}
 		reportCount.Add(1)
 		report(r)
 	}
+}
+
+// seenReports holds the signature of every report delivered; see
+// firstOfItsKind.
+var seenReports sync.Map
+
+// firstOfItsKind reports whether r is the first report of its bug. Shared
+// classes are reported once per edge already; per-instance classes are new
+// for every instance, so the same bug in a thousand instances of a type
+// would be a thousand reports. The signature names a per-instance class by
+// its kind and first site (the same for every instance of one struct
+// field locked first at one place) instead of its identity.
+func firstOfItsKind(r *OrderError) bool {
+	var b strings.Builder
+	b.WriteString(r.Kind.Error())
+	name := func(c *Class) {
+		switch {
+		case c == nil:
+			b.WriteString("|?")
+		case c.perInstance && c.site != "":
+			b.WriteString("|" + c.site)
+		default:
+			b.WriteString("|#" + strconv.FormatUint(c.id, 10))
+		}
+	}
+	for _, e := range r.Edges {
+		name(e.fromClass)
+		name(e.toClass)
+	}
+	_, seen := seenReports.LoadOrStore(b.String(), true)
+	return !seen
 }
 
 // rankCycle completes a rank report (graph.mu held). Its edges are the

@@ -41,27 +41,50 @@ func (k *lockMeta) orderKey() (int, uint64) {
 // first use.
 func classOf[T any](owner *T, k *lockMeta, kind string) *Class {
 	if c := k.class.Load(); c != nil {
+		if c.perInstance && c.owner != uintptr(unsafe.Pointer(owner)) {
+			return copiedClass(owner, k, kind, c)
+		}
 		return c
 	}
-	return instanceClass(owner, k, kind)
+	return instanceClass(owner, k, kind, nil)
 }
 
-func instanceClass[T any](owner *T, k *lockMeta, kind string) *Class {
+func instanceClass[T any](owner *T, k *lockMeta, kind string, copyOf *Class) *Class {
 	c := &Class{id: classIDs.Add(1)}
 	c.perInstance = true
+	c.owner = uintptr(unsafe.Pointer(owner))
 	verb := "locked"
 	switch kind {
 	case "WaitGroup", "Cond":
 		verb = "used"
 	}
-	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first " + verb + " at " + callerSite(3) + ")"
-	if !k.class.CompareAndSwap(nil, c) {
+	site := callerSite(2)
+	c.site = kind + "@" + site
+	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first " + verb + " at " + site + ")"
+	if copyOf != nil {
+		c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (a copy of " + copyOf.name + ", first " + verb + " at " + site + ")"
+	}
+	if !k.class.CompareAndSwap(copyOf, c) {
 		return k.class.Load()
 	}
 	liveInstances.Add(1)
 	// The class never points back at the mutex, so the graph cannot keep
 	// the mutex alive; the cleanup removes the class once it is gone.
 	runtime.AddCleanup(owner, dropClass, c)
+	return c
+}
+
+// copiedClass handles a per-instance class found in a mutex other than its
+// own: the mutex was copied after first use. The copy gets its own class
+// (it is a different lock; sharing the class would report nesting when
+// both are held) and the copy is reported once per original class.
+func copiedClass[T any](owner *T, k *lockMeta, kind string, orig *Class) *Class {
+	c := instanceClass(owner, k, kind, orig)
+	if c.owner == uintptr(unsafe.Pointer(owner)) && orig.node.copyReported.CompareAndSwap(false, true) {
+		pcs := make([]uintptr, 32)
+		pcs = pcs[:runtime.Callers(4, pcs)]
+		deliver([]*OrderError{single(ErrCopied, orig, c, curGoid(), pcs)})
+	}
 	return c
 }
 

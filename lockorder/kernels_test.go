@@ -192,6 +192,7 @@ var kernels = []kernel{
 			rw.RLock()
 			defer rw.RUnlock()
 			rw.Lock()
+			work.Add(1)
 			rw.Unlock()
 		})
 	}},
@@ -206,6 +207,7 @@ var kernels = []kernel{
 			close(aHeld)
 			<-bHeld
 			b.Lock()
+			work.Add(1)
 			b.Unlock()
 		})
 		k.goroutine(func() {
@@ -215,6 +217,7 @@ var kernels = []kernel{
 			close(bHeld)
 			until(func() bool { return waiting(g1) })
 			a.Lock()
+			work.Add(1)
 			a.Unlock()
 		})
 	}},
@@ -232,6 +235,7 @@ var kernels = []kernel{
 					until(func() bool { return outEdges(ms[0].lk.class.Load()) > 0 && outEdges(ms[1].lk.class.Load()) > 0 })
 				}
 				ms[(i+1)%3].Lock()
+				work.Add(1)
 				ms[(i+1)%3].Unlock()
 			})
 		}
@@ -262,7 +266,7 @@ var kernels = []kernel{
 		k.goroutine(func() { a.RLock(); b.Lock(); work.Add(1); b.Unlock(); a.RUnlock() })
 		k.join()
 		k.setPhase("second run")
-		k.goroutine(func() { b.Lock(); defer b.Unlock(); a.Lock(); a.Unlock() })
+		k.goroutine(func() { b.Lock(); defer b.Unlock(); a.Lock(); work.Add(1); a.Unlock() })
 	}},
 	// RWR.
 	{"recursive-rlock-writer", "RWR", "a reader re-enters RLock while a writer waits", ErrRecursive, func(k *kernelRun) {
@@ -277,12 +281,14 @@ var kernels = []kernel{
 			w := <-writer
 			until(func() bool { return waiting(w) })
 			rw.RLock() // blocks behind the writer
+			work.Add(1)
 			rw.RUnlock()
 		})
 		<-rLocked
 		k.goroutine(func() {
 			writer <- curGoid()
 			rw.Lock()
+			work.Add(1)
 			rw.Unlock()
 		})
 	}},
@@ -296,6 +302,7 @@ var kernels = []kernel{
 			close(aHeld)
 			<-bHeld
 			b.RLock()
+			work.Add(1)
 			b.RUnlock()
 		})
 		k.goroutine(func() {
@@ -305,6 +312,7 @@ var kernels = []kernel{
 			close(bHeld)
 			until(func() bool { return waiting(g1) })
 			a.Lock()
+			work.Add(1)
 			a.Unlock()
 		})
 	}},
@@ -417,6 +425,7 @@ var kernels = []kernel{
 				}()
 				WillUnblock(results)
 				mu.Lock() // reported here if the receiver's wait is known
+				work.Add(1)
 				mu.Unlock()
 			}()
 			Blocking(results)
@@ -438,6 +447,7 @@ var kernels = []kernel{
 				c := <-caller
 				until(func() bool { return waiting(c) })
 				mu.Lock()
+				work.Add(1)
 				mu.Unlock()
 			})
 		})

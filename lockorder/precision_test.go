@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -103,4 +104,71 @@ func TestReadOnlyCycles(t *testing.T) {
 		gate.Unlock()
 	})
 	require.Len(t, c.all(), 1, "every writer holds the gate the reverse order runs under")
+}
+
+// node is a type with a mutex field and no SetClass: its instances get
+// per-instance classes.
+type node struct {
+	mu  Mutex
+	val int
+}
+
+func (n *node) lockThen(other *node) {
+	n.mu.Lock()
+	other.mu.Lock()
+	n.val, other.val = other.val, n.val
+	other.mu.Unlock()
+	n.mu.Unlock()
+}
+
+// TestThousandInstancesOneReport: the same AB-BA bug on 1,000 pairs of
+// instances of one type is one report, not 1,000.
+func TestThousandInstancesOneReport(t *testing.T) {
+	c := collect(t)
+	var first, second *node
+	for range 1000 {
+		a, b := &node{}, &node{}
+		first, second = a, b
+		a.mu.Lock() // every instance is first locked here
+		work.Add(1)
+		a.mu.Unlock()
+		b.mu.Lock()
+		work.Add(1)
+		b.mu.Unlock()
+		a.lockThen(b)
+		b.lockThen(a)
+	}
+	require.Len(t, c.all(), 1)
+	require.ErrorIs(t, c.all()[0], ErrInversion)
+	require.NotNil(t, first)
+	require.NotNil(t, second)
+}
+
+// TestCopyAfterUseReportedAsCopy: a used mutex copied (go vet's copylocks
+// would say so) is a different lock: reported as a copy, and holding both
+// is not "same-class nesting".
+func TestCopyAfterUseReportedAsCopy(t *testing.T) {
+	c := collect(t)
+	orig := &node{}
+	orig.mu.Lock()
+	work.Add(1)
+	orig.mu.Unlock()
+	cp := new(node)
+	copyNode(cp, orig)
+	orig.mu.Lock()
+	cp.mu.Lock()
+	work.Add(1)
+	cp.mu.Unlock()
+	orig.mu.Unlock()
+	errs := c.all()
+	require.Len(t, errs, 1)
+	require.ErrorIs(t, errs[0], ErrCopied)
+	require.Regexp(t, `^mutex copied after first use: Mutex#\d+ \(first locked at precision_test\.go:\d+\) was copied; the copy is Mutex#\d+ \(a copy of Mutex#`, errs[0].Error())
+	require.NotEqual(t, orig.mu.lk.class.Load(), cp.mu.lk.class.Load())
+}
+
+// copyNode copies a used mutex on purpose, as the bug does (through
+// reflect, which go vet's copylocks check does not follow).
+func copyNode(dst, src *node) {
+	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
 }

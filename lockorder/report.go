@@ -170,7 +170,7 @@ func (e *OrderError) headline() string {
 	case ErrExitedHolder:
 		return fmt.Sprintf("lock held by an exited goroutine: %s is held by goroutine(s) %v, which exited without unlocking it (a missing Unlock); this acquisition would block forever", last.To, e.exited)
 	case ErrCopied:
-		return fmt.Sprintf("mutex copied after first use: %s was copied; the copy is a new lock (go vet's copylocks check finds the copy)", last.To)
+		return fmt.Sprintf("mutex copied after first use: %s was copied; the copy is %s, a different lock (go vet's copylocks check finds the copy)", last.From, last.To)
 	case ErrNesting:
 		return fmt.Sprintf("same-class lock nesting: acquiring a second lock of class %s outside LockAll", last.To)
 	case ErrRecursive:
