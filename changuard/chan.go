@@ -5,6 +5,8 @@ import (
 	"errors"
 	"iter"
 	"sync/atomic"
+
+	"github.com/garrison-go/garrison/internal/blockhook"
 )
 
 // Overflow is what a Chan does with a Send that finds its buffer full.
@@ -228,6 +230,7 @@ func (c *Chan[T]) Send(ctx context.Context, v T) error {
 		c.returned.Add(1)
 		return &ClosedError[T]{Value: v}
 	}
+	blockhook.Unblock(c, blockhook.Value)
 	// Fast path: room in the buffer. ctx is not consulted, so a Send with
 	// room succeeds even if ctx is already done, as a plain channel send
 	// in a select would.
@@ -280,6 +283,7 @@ func (c *Chan[T]) sendFull(ctx context.Context, v T) error {
 
 	c.blocked.Add(1)
 	defer c.blocked.Add(-1)
+	blockhook.Wait(c, blockhook.Room)
 	select {
 	case c.ch <- v:
 		c.exitSent()
@@ -329,6 +333,7 @@ func (c *Chan[T]) sendDropOldest(v T) error {
 // senders that were in flight when Close ran), then ErrClosed. If ctx ends
 // first it returns an error wrapping context.Cause(ctx).
 func (c *Chan[T]) Recv(ctx context.Context) (T, error) {
+	blockhook.Unblock(c, blockhook.Room)
 	select {
 	case v, ok := <-c.ch:
 		if ok {
@@ -337,6 +342,7 @@ func (c *Chan[T]) Recv(ctx context.Context) (T, error) {
 		return v, ErrClosed
 	default:
 	}
+	blockhook.Wait(c, blockhook.Value)
 	done := ctx.Done()
 	if done == nil {
 		// A ctx that never ends: a plain receive parks for less than a

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/garrison-go/garrison/internal/blockhook"
 )
 
 // yieldRounds bounds how many times Call yields to the owner goroutine
@@ -144,8 +146,10 @@ func (c *callJob[T, R]) run(o *Owner[T]) bool {
 		} else if !returned {
 			c.err = errGoexit
 		}
+		blockhook.End(o, blockhook.Done)
 		c.done <- struct{}{}
 	}()
+	blockhook.Begin(o, blockhook.Done)
 	c.r, c.err = c.f(&o.state)
 	returned = true
 	return true
@@ -169,6 +173,7 @@ func Call[T, R any](ctx context.Context, o *Owner[T], f func(*T) (R, error)) (R,
 		done = make(chan struct{}, 1)
 	}
 	c := &callJob[T, R]{f: f, done: done}
+	blockhook.Wait(o, blockhook.Done)
 	if err := o.mailbox.Send(ctx, c); err != nil {
 		o.replies.Put(done) // never queued, so never signalled
 		if errors.Is(err, ErrClosed) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"golang.org/x/time/rate"
 )
 
@@ -658,6 +659,8 @@ func (s *Spawner) execute(j *job) {
 		}
 	}
 	s.started.Add(1)
+	blockhook.Begin(s, blockhook.Done)
+	defer blockhook.End(s, blockhook.Done)
 	returned := false
 	defer func() {
 		if returned {
@@ -762,6 +765,7 @@ func (s *Spawner) Wait(ctx context.Context) error {
 	if s.isOwnTask(ctx) {
 		return ErrWouldDeadlock
 	}
+	blockhook.Wait(s, blockhook.Done)
 	return s.await(ctx, func() bool { return s.pending() == 0 })
 }
 
