@@ -45,6 +45,7 @@ func TestWaitGroupWaitHoldingLockDoneNeeds(t *testing.T) {
 // with sync types; here the acquisition inside Go is reported before it
 // blocks (the handler panics it out), so the run ends.
 func TestWaitGroupGoReportsInTheHangingRun(t *testing.T) {
+	forgetReports()
 	restore := SetHandler(func(e *OrderError) { panic(e) })
 	defer restore()
 	mu := classed("wggo.mu", 0)
@@ -178,6 +179,7 @@ func TestCondWaitReleasesL(t *testing.T) {
 // for f: the interleaving that hangs with sync.Once. The second of the two
 // acquisitions is reported before it blocks; the panicking handler ends f.
 func TestOnceCycle(t *testing.T) {
+	forgetReports()
 	restore := SetHandler(func(e *OrderError) { panic(e) })
 	defer restore()
 	mu := classed("once.mu", 0)

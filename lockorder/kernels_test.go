@@ -600,6 +600,7 @@ func (o kernelOutcome) ok() bool {
 }
 
 func runKernel(kn kernel) kernelOutcome {
+	forgetReports()
 	k := &kernelRun{}
 	restore := SetHandler(k.handle)
 	defer restore()

@@ -20,6 +20,11 @@ import (
 // work is the critical sections' stand-in for real work.
 var work atomic.Int64
 
+// forgetReports clears the per-bug deduplication, so that a test run
+// again (-count) sees its per-instance reports again: tests that rely on a
+// report to leave an operation that would block would otherwise hang.
+func forgetReports() { seenReports.Clear() }
+
 // collector receives reports instead of the default panic.
 type collector struct {
 	mu   sync.Mutex
@@ -28,6 +33,7 @@ type collector struct {
 
 func collect(t *testing.T) *collector {
 	t.Helper()
+	forgetReports()
 	c := &collector{}
 	t.Cleanup(SetHandler(func(e *OrderError) {
 		c.mu.Lock()

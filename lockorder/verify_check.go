@@ -5,6 +5,7 @@ package lockorder
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,8 +64,16 @@ func verifyNone(grace time.Duration) string {
 	deadline := time.Now().Add(grace)
 	delay := time.Millisecond
 	for {
-		recs := heldRecords()
+		// A holder missing from the list of live goroutines has exited
+		// only if its record was there before the list was taken and is
+		// still there after it: one that unlocked and exited in between
+		// is gone from the second read (see exitedHolders).
+		before := heldRecords()
 		live := goroutineStacks()
+		recs := slices.DeleteFunc(heldRecords(), func(r heldRecord) bool {
+			_, alive := live[r.gid]
+			return !alive && !slices.ContainsFunc(before, func(b heldRecord) bool { return b.same(r) })
+		})
 		final := time.Now().After(deadline)
 		var lines []string
 		pendingLive := false
@@ -93,6 +102,10 @@ func verifyNone(grace time.Duration) string {
 		time.Sleep(delay)
 		delay = min(2*delay, 50*time.Millisecond)
 	}
+}
+
+func (r heldRecord) same(o heldRecord) bool {
+	return r.gid == o.gid && r.class == o.class && r.read == o.read && r.waiting == o.waiting
 }
 
 func describeHeld(r heldRecord, alive, self bool, stack string) string {
