@@ -56,8 +56,14 @@ func (k *kernelRun) handle(e *OrderError) {
 	}
 }
 
+// setPhase names the part of the schedule now running. A hanging run
+// after a benign one says so: its report relies on what the benign run
+// taught the checker.
 func (k *kernelRun) setPhase(p string) {
 	k.mu.Lock()
+	if p == "hanging run" && strings.HasPrefix(k.phase, "benign") {
+		p = "hanging run, after a benign run"
+	}
 	k.phase = p
 	k.mu.Unlock()
 }
