@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/ctxerr"
 )
 
@@ -342,6 +343,7 @@ func (c *Chan[T]) Send(ctx context.Context, v T) error {
 		c.returned.Add(1)
 		return &ClosedError[T]{Value: v}
 	}
+	blockhook.Unblock(c, blockhook.Value)
 	select {
 	case c.ch <- v:
 		c.exitSent(s)
@@ -396,6 +398,7 @@ func (c *Chan[T]) sendFull(ctx context.Context, s *stripe, v T) error {
 // sendBlocked waits for room, Close or the end of ctx. It is the one place
 // where a Send blocks.
 func (c *Chan[T]) sendBlocked(ctx context.Context, s *stripe, v T) error {
+	blockhook.Wait(c, blockhook.Room)
 	c.blocked.Add(1)
 	defer c.blocked.Add(-1)
 	select {
@@ -454,6 +457,7 @@ func (c *Chan[T]) Recv(ctx context.Context) (T, error) {
 		var zero T
 		return zero, wrapCtx("Chan.Recv", ctxerr.Check(ctx))
 	}
+	blockhook.Unblock(c, blockhook.Room)
 	select {
 	case v, ok := <-c.ch:
 		if ok {
@@ -468,6 +472,7 @@ func (c *Chan[T]) Recv(ctx context.Context) (T, error) {
 // recvBlocked waits for a value, Close or the end of ctx. It is the one
 // place where a Recv blocks.
 func (c *Chan[T]) recvBlocked(ctx context.Context) (T, error) {
+	blockhook.Wait(c, blockhook.Value)
 	done := ctx.Done()
 	if done == nil {
 		// A ctx that never ends: a plain receive parks for less than a

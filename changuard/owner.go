@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync/atomic"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/ctxerr"
 	"github.com/garrison-go/garrison/internal/panics"
 )
@@ -174,9 +175,11 @@ func (c *callJob[T, R]) run(o *Owner[T]) (ran bool) {
 			o.panics.Add(1)
 			c.err = newPanicError("changuard: Call function", recover())
 		}
+		blockhook.End(o, blockhook.Done)
 		c.finish()
 	}()
 	ran = true
+	blockhook.Begin(o, blockhook.Done)
 	c.r, c.err = c.f(&o.state)
 	returned = true
 	return true
@@ -236,6 +239,7 @@ func Call[T, R any](ctx context.Context, o *Owner[T], f func(*T) (R, error)) (R,
 		return zero, errors.New("changuard: Call: nil function")
 	}
 	c := &callJob[T, R]{f: f}
+	blockhook.Wait(o, blockhook.Done)
 	if err := o.mailbox.Send(ctx, c); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return zero, ErrStopped

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/panics"
 )
 
@@ -81,6 +82,8 @@ func (s *Spawner) run(j *job, w *workerState) {
 		ctx = s.valuesFor(j.ctx)
 	}
 	s.started.Add(1)
+	blockhook.Begin(s, blockhook.Done)
+	defer blockhook.End(s, blockhook.Done)
 	returned := false
 	defer func() {
 		if returned {
