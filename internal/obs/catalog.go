@@ -114,7 +114,9 @@ var Snapshot = []Metric[changuard.SnapshotStats]{
 var Detacher = []Metric[timeout.DetacherStats]{
 	labeled("detacher", "calls", "Calls by outcome.", "outcome",
 		[]string{"completed", "timed_out", "rejected", "canceled"},
-		func(s timeout.DetacherStats) []uint64 { return []uint64{s.Completed, s.TimedOut, s.Rejected, s.Canceled} }),
+		func(s timeout.DetacherStats) []uint64 {
+			return []uint64{s.Completed, s.TimedOut, s.Rejected, s.Canceled}
+		}),
 	counter("detacher", "late_returns", "Abandoned functions that have since returned.",
 		func(s timeout.DetacherStats) uint64 { return s.LateReturns }),
 	gauge("detacher", "running", "Functions that have not returned, abandoned or not.",
