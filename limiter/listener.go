@@ -60,6 +60,7 @@ func NewListener(inner net.Listener, opts ...ListenerOption) (*Listener, error) 
 			return nil, err
 		}
 	}
+	cfg.onReject = cfg.logRejects()
 	l := &Listener{inner: inner, cfg: cfg, sem: make(chan struct{}, cfg.maxConns)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if cfg.acceptRate != 0 {

@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"log/slog"
 	"math"
 	"net/netip"
 	"time"
@@ -53,6 +54,7 @@ type listenerConfig struct {
 	minReadWindow time.Duration
 	maxTrackedIPs int
 	onReject      func(remote netip.Addr, reason Reason)
+	logger        *slog.Logger // WithLogger; see log.go
 }
 
 // WithMaxConns caps the connections open at once (default DefaultMaxConns,

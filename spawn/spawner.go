@@ -141,6 +141,7 @@ func New(opts ...Option) (*Spawner, error) {
 			return nil, err
 		}
 	}
+	cfg.hooks = cfg.logHooks()
 	s := &Spawner{
 		cfg:         cfg,
 		maxRunning:  int64(cfg.maxConcurrent),
