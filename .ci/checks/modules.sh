@@ -5,8 +5,7 @@
 # tags of RELEASING.md produce), then builds and tests a consumer
 # module in a temporary directory, with no go.work and no replace, that
 # imports the root packages and every nested module. Public dependencies
-# come through the usual proxy (read from `go env GOPROXY`), after the local
-# module cache so that a warm machine needs no network.
+# come through the usual proxy (read from `go env GOPROXY`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -14,16 +13,30 @@ repo=$(pwd)
 version=v0.2.0 # the version every nested go.mod requires; see RELEASING.md
 dev_modules=github.com/garrison-go/garrison/bench # never released
 
+cache=$(go env GOMODCACHE)
+# forget_published removes what an earlier run extracted for this
+# repository's modules at $version: module versions are immutable in the
+# cache, so a stale copy would hide this checkout. Everything else stays,
+# so a warm machine needs no network.
+forget_published() {
+  local d
+  for d in "$cache/github.com/garrison-go" "$cache/cache/download/github.com/garrison-go"; do
+    if [[ -d $d ]]; then
+      chmod -R u+w "$d"
+      rm -rf "$d"
+    fi
+  done
+}
+
 work=$(mktemp -d)
 cleanup() {
-  # The module cache is read-only unless -modcacherw; make sure it goes.
-  chmod -R u+w "$work" 2>/dev/null || true
+  forget_published
   rm -rf "$work"
 }
 trap cleanup EXIT
+forget_published
 
 upstream=$(go env GOPROXY)
-cache=$(go env GOMODCACHE)
 
 echo "publishing every module at $version"
 (cd .ci/modules && GOWORK=off GOFLAGS=-mod=mod go run . -repo "$repo" -version "$version" \
@@ -38,15 +51,11 @@ cp .ci/modules/testdata/consumer/*.go "$work/consumer/"
   printf ')\n'
 } >"$work/consumer/go.mod"
 
-# A fresh module cache: one left by an earlier run may hold a different
-# build of the same version, and module versions are immutable there.
-export GOMODCACHE="$work/modcache"
-export GOPROXY="file://$work/proxy,file://$cache/cache/download,$upstream"
+export GOPROXY="file://$work/proxy,$upstream"
 export GONOSUMDB='github.com/garrison-go/*'
-# -trimpath keys the build cache on module@version rather than on the
-# module cache's path, so this fresh cache still reuses what contrib.sh
-# compiled (with -race, as below).
-export GOFLAGS='-mod=mod -modcacherw -trimpath'
+# -trimpath and -race as in contrib.sh, so the dependencies it compiled
+# are reused from the build cache.
+export GOFLAGS='-mod=mod -trimpath'
 export GOWORK=off
 (
   cd "$work/consumer"
