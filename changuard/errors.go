@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
+
+	"github.com/garrison-go/garrison/internal/panics"
 )
 
 var (
@@ -20,8 +21,9 @@ var (
 	// ErrStopped is returned by Call and Post once Owner.Stop has begun.
 	ErrStopped = errors.New("changuard: owner stopped")
 
-	// ErrPanic is matched (errors.Is) by every *PanicError.
-	ErrPanic = errors.New("changuard: callback panicked")
+	// ErrPanic is matched (errors.Is) by every *PanicError. It is the
+	// same value as spawn.ErrPanic and timeout.ErrPanic.
+	ErrPanic = panics.ErrPanic
 )
 
 // ClosedError is returned by Send and TrySend when the Chan was closed
@@ -43,34 +45,13 @@ func (e *ClosedError[T]) Is(target error) bool { return target == ErrClosed }
 // PanicError carries a panic recovered from a callback run by an Owner,
 // with the stack of the goroutine that panicked. errors.Is(err, ErrPanic)
 // reports true for it; if the panic value is an error, errors.Is and
-// errors.As also see through to it.
-type PanicError struct {
-	// Value is the value passed to panic.
-	Value any
-	// Stack is the stack trace captured where the panic was recovered.
-	Stack []byte
-}
+// errors.As also see through to it. A callback that calls runtime.Goexit
+// is reported the same way, with the value panics' ErrGoexit. It is one
+// type with spawn.PanicError and timeout.PanicError: garrison has one panic
+// policy, documented on spawn.PanicError.
+type PanicError = panics.Error
 
-func newPanicError(v any) *PanicError {
-	return &PanicError{Value: v, Stack: debug.Stack()}
-}
-
-// Error returns the panic value and the stack.
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("changuard: callback panicked: %v\n\n%s", e.Value, e.Stack)
-}
-
-// Is reports whether target is ErrPanic.
-func (e *PanicError) Is(target error) bool { return target == ErrPanic }
-
-// Unwrap returns the panic value if it is an error, so errors.Is and
-// errors.As can match it.
-func (e *PanicError) Unwrap() error {
-	if err, ok := e.Value.(error); ok {
-		return err
-	}
-	return nil
-}
+func newPanicError(op string, v any) *PanicError { return panics.New(op, v) }
 
 // ctxError wraps the reason ctx ended, naming the operation. Both ctx.Err()
 // and context.Cause(ctx) stay visible to errors.Is, so a caller can test for

@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/garrison-go/garrison/internal/panics"
 )
 
 // yieldRounds bounds how many times Call yields to the owner goroutine
@@ -105,13 +107,18 @@ func (o *Owner[T]) loop() {
 type postJob[T any] func(*T)
 
 func (f postJob[T]) run(o *Owner[T]) bool {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
+		if !returned {
+			pe := newPanicError("changuard: Post function", recover())
 			o.panics.Add(1)
-			o.lastPanic.Store(newPanicError(p))
+			o.lastPanic.Store(pe)
+			// Nobody waits for a Post: the log is its only owner.
+			panics.Report(pe)
 		}
 	}()
 	f(&o.state)
+	returned = true
 	return true
 }
 
@@ -120,8 +127,6 @@ const (
 	callStarted
 	callAbandoned
 )
-
-var errGoexit = errors.New("changuard: Call: function called runtime.Goexit")
 
 type callJob[T, R any] struct {
 	f     func(*T) (R, error)
@@ -138,11 +143,9 @@ func (c *callJob[T, R]) run(o *Owner[T]) bool {
 	}
 	returned := false
 	defer func() {
-		if p := recover(); p != nil {
+		if !returned {
 			o.panics.Add(1)
-			c.err = newPanicError(p)
-		} else if !returned {
-			c.err = errGoexit
+			c.err = newPanicError("changuard: Call function", recover())
 		}
 		c.done <- struct{}{}
 	}()

@@ -9,25 +9,39 @@
 // sheds excess work synchronously in a few atomic operations with errors
 // that say why, and accounts for every task it is given.
 //
+//	// Once per process: the bounded spawner every request shares.
 //	s, err := spawn.New(spawn.WithMaxConcurrent(100), spawn.WithQueue(1000))
 //	if err != nil {
 //		return err
 //	}
-//	defer s.Shutdown(context.Background())
+//
+//	// Per request: a batch whose errors and panics come back.
+//	g, ctx := spawn.NewGroup(ctx, s, spawn.WithCancelOnError())
 //	for _, msg := range batch {
-//		if err := s.Go(ctx, func(ctx context.Context) error { return handle(ctx, msg) }); err != nil {
-//			return err // spawn.ErrSaturated, spawn.ErrClosed, ctx's error...
+//		if err := g.Go(func(ctx context.Context) error { return handle(ctx, msg) }); err != nil {
+//			break // not admitted: spawn.ErrSaturated, spawn.ErrClosed, ctx's error...
 //		}
 //	}
-//	return s.Wait(ctx)
+//	return g.Wait() // the first task error, or a *spawn.PanicError
 //
-// Go waits for room until its context is done; TryGo never waits; GoKey adds
-// per-tenant caps; Submit returns a Handle with the task's result.
+// Go waits for room until its context is done; TryGo never waits; GoKey and
+// TryGoKey add per-tenant caps; Submit and TrySubmit return a Handle with the
+// task's result; a Group waits for its own batch and returns its errors, as
+// errgroup.Group does, and nests inside tasks without deadlocking the
+// spawner. Spawner.Wait waits for the whole spawner and returns no task
+// error. A Coalescer runs one execution of identical concurrent requests
+// (the request-stampede defence). Shutdown stops gracefully, Close at once.
+//
+// A task's context carries the values of the context it was submitted with
+// (request ids, trace spans, slog handler context), but not its
+// cancellation. Tasks submitted with one context share one allocation for
+// this, so Go stays allocation-free per task in a batch.
 //
 // Every task ends in exactly one accounted state (see Stats). A panic in a
 // task is recovered on the worker and reported as a *PanicError with its
-// stack (through the Handle, Hooks.OnPanic and Stats); so is a task calling
-// runtime.Goexit. A task that submits into its own full spawner gets
+// stack, never silently: through Handle.Wait, Group.Wait or Coalescer.Do to
+// whoever waits, else Hooks.OnPanic, else a rate-limited slog.Default()
+// record (see PanicError); so is a task calling runtime.Goexit. A task that submits into its own full spawner gets
 // ErrWouldDeadlock instead of deadlocking. Optional layers shed work by
 // admission rate (WithRate), per key (WithPerKey) and when the whole
 // process is overloaded (WithOverloadGuard).

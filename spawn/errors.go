@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/garrison-go/garrison/internal/ctxerr"
+	"github.com/garrison-go/garrison/internal/panics"
 )
 
 // Rejection reasons. A task refused by Go, TryGo, GoKey or Submit never runs
@@ -49,13 +52,19 @@ var (
 	// context.DeadlineExceeded.
 	ErrTaskTimeout = errors.New("spawn: task timeout")
 
-	// ErrPanic matches every *PanicError with errors.Is.
-	ErrPanic = errors.New("spawn: task panicked")
+	// ErrPanic matches every *PanicError with errors.Is. It is the same
+	// value as changuard.ErrPanic and timeout.ErrPanic: garrison has one
+	// panic policy (see PanicError).
+	ErrPanic = panics.ErrPanic
 
 	// ErrGoexit is the Value of the *PanicError reported for a task that
 	// called runtime.Goexit (for example through t.FailNow) instead of
 	// returning. Such a task is counted as Panicked.
-	ErrGoexit = errors.New("spawn: task called runtime.Goexit")
+	ErrGoexit = panics.ErrGoexit
+
+	// ErrNilContext is returned for a nil context; it is the one value
+	// every garrison package returns for that mistake.
+	ErrNilContext = ctxerr.ErrNilContext
 )
 
 // Preallocated variants that say more precisely why, so that rejecting
@@ -66,45 +75,32 @@ var (
 	errKeyTable    = fmt.Errorf("%w: key table is full", ErrKeyLimit)
 	errRateTooLate = fmt.Errorf("%w: next token is due after the context deadline", ErrRateLimited)
 	errNilTask     = errors.New("spawn: nil task")
+	errNilSpawner  = errors.New("spawn: nil *Spawner")
+	errNilHandle   = errors.New("spawn: nil *Handle")
+	errNilGroup    = errors.New("spawn: nil or zero Group: create it with NewGroup")
 	errTimedOut    = fmt.Errorf("%w: %w", context.DeadlineExceeded, ErrTaskTimeout)
 	errCanceled    = fmt.Errorf("spawn: task canceled: %w", context.Canceled)
 
 	errShutdownRunning = fmt.Errorf("%w: %w", context.Canceled, ErrShutdown)
 )
 
-// PanicError is the error of a task that panicked or called runtime.Goexit.
-// It matches ErrPanic with errors.Is, and the panic value with errors.Is or
+// PanicError is the error of a task (or a Coalescer function) that
+// panicked or called runtime.Goexit: its Value (what was passed to panic,
+// or ErrGoexit) and its Stack, captured where the panic happened. It
+// matches ErrPanic with errors.Is, and the panic value with errors.Is or
 // errors.As when that value is an error.
-type PanicError struct {
-	// Value is what the task passed to panic, or ErrGoexit.
-	Value any
-	// Stack is the panicking goroutine's stack, captured inside the
-	// deferred recover, so it shows where the panic happened.
-	Stack []byte
-}
+//
+// The policy is the same in spawn, changuard and timeout (the three
+// PanicError names are one type): a panic reaches its owner and is never
+// silent. In spawn, a Submit task's panic is returned by Handle.Wait, a
+// Group task's by Group.Wait, a Coalescer function's by Do to every caller;
+// a Go, TryGo, GoKey or TryGoKey task has no one waiting, so its panic goes
+// to Hooks.OnPanic, or, with no hook, is logged through slog.Default() with
+// its stack (a burst of 10 records, then at most one per second, counting
+// the suppressed ones). In every case the worker survives and the task is
+// counted as Panicked.
+type PanicError = panics.Error
 
-// Error returns the panic value and the stack.
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("spawn: task panicked: %v\n\n%s", e.Value, e.Stack)
-}
-
-// Is reports whether target is ErrPanic.
-func (e *PanicError) Is(target error) bool { return target == ErrPanic }
-
-// Unwrap returns the panic value if it is an error, else nil.
-func (e *PanicError) Unwrap() error {
-	if err, ok := e.Value.(error); ok {
-		return err
-	}
-	return nil
-}
-
-// ctxError returns ctx's error, wrapping context.Cause(ctx) as well when the
-// cause says more, so that callers can match either with errors.Is.
-func ctxError(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
-}
+// ctxError returns ctx's error, wrapping context.Cause(ctx) as well when
+// the cause says more, so that callers can match either with errors.Is.
+func ctxError(ctx context.Context) error { return ctxerr.Err(ctx) }

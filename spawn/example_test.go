@@ -70,7 +70,10 @@ func ExampleSubmit() {
 	fmt.Println(v, err)
 
 	// A panic comes back as an error carrying the value and the stack.
-	h2, _ := spawn.Submit(ctx, s, func(context.Context) (int, error) { panic("boom") })
+	h2, err := spawn.Submit(ctx, s, func(context.Context) (int, error) { panic("boom") })
+	if err != nil {
+		panic(err)
+	}
 	_, err = h2.Wait(ctx)
 	var pe *spawn.PanicError
 	fmt.Println(errors.Is(err, spawn.ErrPanic), errors.As(err, &pe) && pe.Value == "boom")
@@ -119,4 +122,65 @@ func ExampleSpawner_Shutdown() {
 	}
 	fmt.Println(done.Load(), s.TryGo(func(context.Context) error { return nil }))
 	// Output: 10 spawn: spawner is shut down
+}
+
+func ExampleNewGroup() {
+	s, err := spawn.New(spawn.WithMaxConcurrent(4))
+	if err != nil {
+		panic(err)
+	}
+	defer func() {
+		if err := s.Shutdown(context.Background()); err != nil {
+			panic(err)
+		}
+	}()
+
+	// One request's batch on the shared spawner: Wait waits for this
+	// batch only and returns its first error (spawn.WithCancelOnError
+	// would also cancel ctx at that error; spawn.WithAllErrors would
+	// return every error).
+	g, ctx := spawn.NewGroup(context.Background(), s)
+	for _, id := range []int{1, 2, 3} {
+		if err := g.Go(func(context.Context) error {
+			if id == 2 {
+				return fmt.Errorf("item %d: invalid", id)
+			}
+			return nil
+		}); err != nil {
+			fmt.Println("not admitted:", err)
+			break
+		}
+	}
+	fmt.Println(g.Wait())
+	fmt.Println(ctx.Err())
+	// Output:
+	// item 2: invalid
+	// context canceled
+}
+
+func ExampleNewCoalescer() {
+	// At most 1024 distinct keys are being computed at once.
+	c, err := spawn.NewCoalescer[string](1024)
+	if err != nil {
+		panic(err)
+	}
+	var loads atomic.Int64
+	load := func(context.Context) (string, error) {
+		loads.Add(1)
+		return "profile of user 7", nil
+	}
+	// Concurrent identical requests share one execution of load; here
+	// the calls are sequential, so each runs it.
+	for range 2 {
+		v, shared, err := c.Do(context.Background(), "user:7", load)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(v, shared)
+	}
+	fmt.Println(loads.Load(), "loads")
+	// Output:
+	// profile of user 7 false
+	// profile of user 7 false
+	// 2 loads
 }

@@ -3,6 +3,8 @@ package spawn
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/garrison-go/garrison/internal/ctxerr"
 )
 
 // Handle states. A handle goes queued -> running -> resolving -> done, or
@@ -29,9 +31,10 @@ var closedChan = func() chan struct{} {
 // without running. Handles are created by Submit; the zero value is not
 // usable.
 type Handle[T any] struct {
-	task   func(context.Context) (T, error)
-	state  atomic.Uint32
-	doneCh atomic.Pointer[chan struct{}] // made on demand by Done
+	task    func(context.Context) (T, error)
+	state   atomic.Uint32
+	claimed atomic.Uint32                 // unclaimed, claimedByWorker or claimedByHelper
+	doneCh  atomic.Pointer[chan struct{}] // made on demand by Done
 	// The task's context: tctx, part of this allocation, unless a task
 	// timeout is configured, in which case a standard context derived
 	// from the timeout context is canceled through stdCancel (set by
@@ -48,15 +51,36 @@ type Handle[T any] struct {
 // task's context); the handle's channel and the context's Done channel are
 // made only if someone asks for them while the task is unresolved.
 //
+// The task's context carries ctx's values but not its cancellation (ctx
+// bounds the wait for admission and the time spent queued, as for Go).
 // Unless WithTaskTimeout is set, the task's context is provided by the
 // spawner: context.Cause reports context.Canceled for it, and the cause
 // (Cancel, ErrShutdown) is in the error the handle resolves with.
 func Submit[T any](ctx context.Context, s *Spawner, task func(context.Context) (T, error)) (*Handle[T], error) {
+	return submitHandle(ctx, s, task, true)
+}
+
+// TrySubmit is Submit that never blocks, as TryGo is to Go: it returns the
+// Handle once the task is admitted, or a nil Handle and ErrSaturated,
+// ErrRateLimited, ErrOverloaded or ErrClosed. The task's context carries no
+// submitter's values.
+func TrySubmit[T any](s *Spawner, task func(context.Context) (T, error)) (*Handle[T], error) {
+	return submitHandle(context.Background(), s, task, false)
+}
+
+func submitHandle[T any](ctx context.Context, s *Spawner, task func(context.Context) (T, error), wait bool) (*Handle[T], error) {
+	if s == nil {
+		return nil, errNilSpawner
+	}
+	if ctx == nil {
+		return nil, s.reject(ErrNilContext)
+	}
 	if task == nil {
-		return nil, s.submit(ctx, job{}, "", false, true)
+		return nil, s.reject(errNilTask)
 	}
 	h := &Handle[T]{task: task}
-	if err := s.submit(ctx, job{h: h, ctx: ctx}, "", false, true); err != nil {
+	h.tctx.s, h.tctx.parent = s, ctx
+	if err := s.submit(ctx, job{h: h, ctx: ctx}, "", false, wait); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -64,16 +88,33 @@ func Submit[T any](ctx context.Context, s *Spawner, task func(context.Context) (
 
 // Wait blocks until the task is resolved and returns its value and error,
 // or until ctx is done, in which case it returns the zero value and ctx's
-// error wrapping context.Cause(ctx); the task is not affected. The error of
-// a resolved task is what Hooks.OnDone receives: nil, the task's error, a
-// *PanicError, an ErrTaskTimeout deadline error, or a cancellation error
-// (context.Canceled from Cancel, ErrShutdown, or the submit ctx's error).
+// error wrapping context.Cause(ctx); the task is not affected. A ctx
+// already done fails at once. The error of a resolved task is what
+// Hooks.OnDone receives: nil, the task's error, a *PanicError, an
+// ErrTaskTimeout deadline error, or a cancellation error (context.Canceled
+// from Cancel, ErrShutdown, or the submit ctx's error).
+//
+// Called from a task of the same spawner, with that task's context (or one
+// derived from it), Wait on a task still queued runs it right away on the
+// caller's goroutine instead of waiting for a worker: the caller holds a
+// worker, and in a full spawner the task may be queued behind the caller's
+// own slot (help-while-waiting, as fork-join pools do). The cap on running
+// tasks holds, since the caller is blocked meanwhile.
 func (h *Handle[T]) Wait(ctx context.Context) (T, error) {
+	var zero T
+	if h == nil {
+		return zero, errNilHandle
+	}
+	if err := ctxerr.Check(ctx); err != nil {
+		return zero, err
+	}
+	if h.state.Load() == handleQueued && h.tctx.s.isOwnTask(ctx) && h.claim(claimedByHelper) {
+		h.tctx.s.run(&job{h: h, ctx: h.tctx.parent}, nil)
+	}
 	if h.state.Load() != handleDone {
 		select {
 		case <-h.Done():
 		case <-ctx.Done():
-			var zero T
 			return zero, ctxError(ctx)
 		}
 	}
@@ -137,12 +178,17 @@ func (h *Handle[T]) resolve(err error) {
 	}
 }
 
+func (h *Handle[T]) claim(by uint32) bool { return h.claimed.CompareAndSwap(unclaimed, by) }
+
+func (h *Handle[T]) base(s *Spawner, submitCtx context.Context, w *workerState) context.Context {
+	return s.valuesFor(submitCtx)
+}
+
 func (h *Handle[T]) begin(s *Spawner, timeoutCtx context.Context) (context.Context, bool) {
 	var ctx context.Context
 	if timeoutCtx != nil {
 		ctx, h.stdCancel = context.WithCancelCause(timeoutCtx)
 	} else {
-		h.tctx.s = s
 		ctx = &h.tctx
 	}
 	if !h.state.CompareAndSwap(handleQueued, handleRunning) {

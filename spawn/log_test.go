@@ -1,7 +1,6 @@
 package spawn_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -12,26 +11,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/garrison-go/garrison/internal/panics"
 	"github.com/garrison-go/garrison/spawn"
 )
 
-// syncBuffer is a bytes.Buffer safe for the workers' concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// jsonLines parses the JSON records s holds.
+func jsonLines(t *testing.T, s *syncBuffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -43,6 +30,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 }
 
 func TestWithLoggerPanicsAndRejections(t *testing.T) {
+	panics.ResetLogLimit()
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	s, err := spawn.New(spawn.WithLogger(logger), spawn.WithMaxConcurrent(1), spawn.WithQueue(0))
@@ -58,9 +46,9 @@ func TestWithLoggerPanicsAndRejections(t *testing.T) {
 	require.NoError(t, s.Shutdown(ctx))
 
 	var panics, rejects int
-	for _, l := range buf.lines(t) {
+	for _, l := range jsonLines(t, &buf) {
 		switch l["msg"] {
-		case "spawn: task panicked":
+		case "recovered panic with no hook to report it to":
 			panics++
 			assert.Equal(t, "ERROR", l["level"])
 			assert.Equal(t, "boom", l["panic"])
@@ -86,7 +74,7 @@ func TestWithLoggerKeepsHooks(t *testing.T) {
 	require.NoError(t, s.Go(context.Background(), func(context.Context) error { panic("x") }))
 	hooked.Wait()
 	require.NoError(t, s.Shutdown(context.Background()))
-	assert.Empty(t, buf.lines(t))
+	assert.Empty(t, jsonLines(t, &buf))
 }
 
 func TestWithLoggerNil(t *testing.T) {

@@ -28,10 +28,9 @@ const (
 	DefaultSampleEvery = 100 * time.Millisecond
 )
 
-// maxLimit bounds every size option. The queue is allocated up front (56
-// bytes per slot, MaxConcurrent+Queue slots rounded up to a power of two),
-// so a typo such as 1e9 must fail at construction rather than allocate
-// gigabytes.
+// maxLimit bounds every size option, so that a typo such as 1e9 fails at
+// construction. The queue, allocated up front, is bounded further by
+// maxSlots (see WithQueue).
 const maxLimit = 1 << 22
 
 // Option configures a Spawner. Options are checked by New, which returns an
@@ -86,8 +85,10 @@ func WithMaxConcurrent(n int) Option {
 // WithQueue sets how many admitted tasks may wait for a worker beyond the
 // running ones, 0 to 1<<22: at most MaxConcurrent+n tasks are admitted at
 // any moment, and they start in FIFO order. With 0 a task is admitted only
-// if it can start at once (hand-off). The queue is allocated up front. The
-// default is DefaultQueue.
+// if it can start at once (hand-off). The queue is allocated up front, 56
+// bytes per slot for MaxConcurrent+n slots rounded up to a power of two, so
+// New refuses a MaxConcurrent+n above 1<<20 (at most 56 MiB) with an error
+// that says so. The default is DefaultQueue.
 func WithQueue(n int) Option {
 	return func(c *config) error {
 		if err := checkSize("WithQueue", n, 0); err != nil {
@@ -211,7 +212,10 @@ type Hooks struct {
 	// OnReject is called with the error of every rejected submission.
 	OnReject func(err error)
 	// OnPanic is called, on the worker, for every task that panicked or
-	// called runtime.Goexit, before OnDone.
+	// called runtime.Goexit, before OnDone. Without it, the panic of a Go,
+	// TryGo, GoKey or TryGoKey task, which nobody waits for, is logged
+	// through slog.Default() (rate limited); Submit and Group tasks'
+	// panics are returned by Handle.Wait and Group.Wait either way.
 	OnPanic func(*PanicError)
 	// OnDone is called once for every admitted task when it ends, with nil
 	// if it succeeded and otherwise the error that Stats classified

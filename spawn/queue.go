@@ -3,6 +3,7 @@ package spawn
 import (
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 )
 
 // queue is a bounded multi-producer multi-consumer FIFO of jobs: an array of
@@ -30,12 +31,26 @@ type slot struct {
 	j   job
 }
 
-// newQueue returns a queue of at least n slots.
-func newQueue(n int) *queue {
+// maxSlots bounds MaxConcurrent+Queue, the queue's size before rounding up
+// to a power of two: at slotBytes per slot the queue is at most 56 MiB.
+const maxSlots = 1 << 20
+
+// slotBytes is the memory of one queue slot.
+const slotBytes = uint64(unsafe.Sizeof(slot{}))
+
+// queueSize returns the slots newQueue(n) allocates: n rounded up to a
+// power of two.
+func queueSize(n int) int {
 	size := 1
 	for size < n {
 		size <<= 1
 	}
+	return size
+}
+
+// newQueue returns a queue of at least n slots.
+func newQueue(n int) *queue {
+	size := queueSize(n)
 	q := &queue{slots: make([]slot, size), mask: uint64(size - 1)}
 	for i := range q.slots {
 		q.slots[i].seq.Store(uint64(i))

@@ -47,8 +47,12 @@ type Stats struct {
 	Overloaded bool
 }
 
-// Stats returns a snapshot of s's counters and gauges. It does not block.
+// Stats returns a snapshot of s's counters and gauges (zero for a nil s).
+// It does not block.
 func (s *Spawner) Stats() Stats {
+	if s == nil {
+		return Stats{}
+	}
 	// Read what ends tasks before what starts them, so that the derived
 	// gauges (Running, Queued) are never negative.
 	st := Stats{

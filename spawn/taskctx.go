@@ -20,10 +20,12 @@ import (
 // cancels the registered ones before Err starts reporting it, so Err is
 // never non-nil while a Done channel is still open.
 //
-// Its values are the spawner's (the ctxKey marking the task); its chain
-// holds no standard cancelable context, so context.Cause reports Err.
+// Its values are the submit context's, except for the spawner's own keys
+// (the ctxKey marking the task); its chain holds no standard cancelable
+// context, so context.Cause reports Err.
 type taskCtx struct {
-	s *Spawner
+	s      *Spawner
+	parent context.Context // the submit context (Background for TrySubmit)
 	// state holds ctxTouched once Done or AfterFunc was called (after
 	// which cancellation goes through lk.mu) and ctxCanceled once
 	// canceled. A task that never asks for Done is canceled with one CAS.
@@ -62,7 +64,17 @@ type afterFunc struct {
 
 func (c *taskCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-func (c *taskCtx) Value(key any) any { return c.s.valueCtx.Value(key) }
+func (c *taskCtx) Value(key any) any {
+	switch {
+	case key == ctxKey{}:
+		return c.s
+	case key == cancelKey, c.parent == nil:
+		// The parent's cancelable context is not this one's: hide it,
+		// so that context.Cause falls back to Err.
+		return nil
+	}
+	return c.parent.Value(key)
+}
 
 func (c *taskCtx) Err() error {
 	if c.state.Load()&ctxCanceled != 0 {

@@ -2,12 +2,12 @@ package timeout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/garrison-go/garrison/internal/panics"
 )
 
 // Detacher runs functions that may not honour their context, returning to
@@ -62,24 +62,17 @@ type DetacherStats struct {
 // waiting, and on fn's own goroutine if fn was abandoned, exactly as an
 // unrecovered panic in a plain goroutine would: it is never swallowed. If
 // fn calls runtime.Goexit while its caller waits, the caller panics with
-// a *PanicError too, since it has no result to return.
-type PanicError struct {
-	Value any    // the value fn panicked with
-	Stack []byte // fn's goroutine stack at the panic
-}
+// a *PanicError too, since it has no result to return. It matches ErrPanic
+// with errors.Is, and is one type with spawn.PanicError and
+// changuard.PanicError: garrison has one panic policy, documented on
+// spawn.PanicError.
+type PanicError = panics.Error
 
-// Error formats the panic value and the stack where it happened.
-func (p *PanicError) Error() string {
-	return fmt.Sprintf("timeout: detached fn panicked: %v\n\n%s", p.Value, p.Stack)
-}
+// ErrPanic is matched (errors.Is) by every *PanicError. It is the same
+// value as spawn.ErrPanic and changuard.ErrPanic.
+var ErrPanic = panics.ErrPanic
 
-// Unwrap returns the panic value if it is an error.
-func (p *PanicError) Unwrap() error {
-	err, _ := p.Value.(error)
-	return err
-}
-
-var errGoexit = errors.New("timeout: detached fn called runtime.Goexit")
+var errGoexit = panics.ErrGoexit
 
 // NewDetacher returns a Detacher that lets at most maxAbandoned fns run at
 // once, abandoned or not. maxAbandoned must be positive.
@@ -241,10 +234,8 @@ func (d *Detacher) exec(c *detachedCall, ctx context.Context, cancel context.Can
 			// Since Go 1.21 panic(nil) recovers as a *runtime.PanicNilError,
 			// so nil here means fn called runtime.Goexit.
 			v := recover()
-			if goexit = v == nil; goexit {
-				v = errGoexit
-			}
-			c.panic = &PanicError{Value: v, Stack: debug.Stack()}
+			goexit = v == nil
+			c.panic = panics.New("timeout: detached fn", v)
 		}
 		if c.state.CompareAndSwap(callRunning, callReturned) {
 			d.release()

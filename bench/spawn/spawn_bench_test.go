@@ -52,18 +52,25 @@ func sleepy() { time.Sleep(10 * time.Microsecond) }
 type impl struct {
 	name  string
 	setup func(b *testing.B, limit int, task func()) (batch func(n int), cleanup func())
+	// tinyOnly keeps an implementation out of BenchmarkSleep, whose
+	// batches take seconds each, to bound the CI run: dispatch cost is
+	// what the tiny task measures.
+	tinyOnly bool
 }
 
 var impls = []impl{
-	{"raw", setupRaw},
-	{"errgroup", setupErrgroup},
-	{"semaphore", setupSemaphore},
-	{"ants", setupAnts},
-	{"pond", setupPond},
-	{"conc", setupConc},
-	{"garrison-Go", setupGarrisonGo},
-	{"garrison-TryGo", setupGarrisonTryGo},
-	{"garrison-Submit", setupGarrisonSubmit},
+	{name: "raw", setup: setupRaw},
+	{name: "errgroup", setup: setupErrgroup},
+	{name: "semaphore", setup: setupSemaphore},
+	{name: "ants", setup: setupAnts},
+	{name: "pond", setup: setupPond},
+	{name: "conc", setup: setupConc},
+	{name: "conc-errors", setup: setupConcErrors, tinyOnly: true},
+	{name: "garrison-Go", setup: setupGarrisonGo},
+	{name: "garrison-Go-values", setup: setupGarrisonGoValues, tinyOnly: true},
+	{name: "garrison-Group", setup: setupGarrisonGroup, tinyOnly: true},
+	{name: "garrison-TryGo", setup: setupGarrisonTryGo},
+	{name: "garrison-Submit", setup: setupGarrisonSubmit},
 }
 
 func setupRaw(_ *testing.B, _ int, task func()) (func(int), func()) {
@@ -279,7 +286,7 @@ type size struct {
 	n    int
 }
 
-func runGroup(b *testing.B, task func(), caps []int, sizes []size) {
+func runGroup(b *testing.B, task func(), caps []int, sizes []size, tiny bool) {
 	for _, limit := range caps {
 		capName := fmt.Sprintf("cap=%d", limit)
 		if limit == runtime.GOMAXPROCS(0) {
@@ -287,6 +294,9 @@ func runGroup(b *testing.B, task func(), caps []int, sizes []size) {
 		}
 		for _, sz := range sizes {
 			for _, im := range impls {
+				if im.tinyOnly && !tiny {
+					continue
+				}
 				b.Run(capName+"/n="+sz.name+"/"+im.name, func(b *testing.B) {
 					runBatches(b, im, limit, sz.n, task)
 				})
@@ -321,7 +331,7 @@ func runBatches(b *testing.B, im impl, limit, n int, task func()) {
 // BenchmarkTiny runs a CPU task of a few tens of nanoseconds: the cost of
 // dispatch dominates.
 func BenchmarkTiny(b *testing.B) {
-	runGroup(b, tiny, []int{1000, runtime.GOMAXPROCS(0)}, []size{{"1e5", 1e5}, {"1e6", 1e6}})
+	runGroup(b, tiny, []int{1000, runtime.GOMAXPROCS(0)}, []size{{"1e5", 1e5}, {"1e6", 1e6}}, true)
 }
 
 // BenchmarkSleep runs a task that sleeps 10µs. With cap GOMAXPROCS the
@@ -330,8 +340,8 @@ func BenchmarkTiny(b *testing.B) {
 // cap uses n=1e3 instead of 1e5 and 1e6 to keep the one-iteration CI run
 // short.
 func BenchmarkSleep(b *testing.B) {
-	runGroup(b, sleepy, []int{1000}, []size{{"1e5", 1e5}, {"1e6", 1e6}})
-	runGroup(b, sleepy, []int{runtime.GOMAXPROCS(0)}, []size{{"1e3", 1e3}})
+	runGroup(b, sleepy, []int{1000}, []size{{"1e5", 1e5}, {"1e6", 1e6}}, false)
+	runGroup(b, sleepy, []int{runtime.GOMAXPROCS(0)}, []size{{"1e3", 1e3}}, false)
 }
 
 // BenchmarkFlood submits 1e6 tasks with TryGo to a spawner whose running

@@ -20,7 +20,7 @@
 // Instruments are named garrison.<primitive>.<figure>, for example
 // garrison.listener.connections_rejected with attribute reason="ip-conns":
 // counters are Int64ObservableCounter (a Prometheus exporter adds _total),
-// gauges Int64ObservableGauge. The observer for limiter/redisstore lives in
+// gauges Float64ObservableGauge (latencies are in seconds). The observer for limiter/redisstore lives in
 // the redisstoreotel subpackage, so that importing this one does not
 // compile a Redis client.
 //

@@ -100,3 +100,21 @@ func ObserveTimedMutex(meter metric.Meter, name string, m Source[lockorder.Timed
 func ObserveChecker(meter metric.Meter, name string) (metric.Registration, error) {
 	return observe.Register(meter, name, SourceFunc[lockorder.CheckerStats](lockorder.Stats), obs.Checker)
 }
+
+// ObserveCoalescer observes a spawn.Coalescer: calls by outcome (executed, joined, rejected), callers that left, panics, executions in flight and keys. It returns an error for a nil
+// meter, an empty name or a nil c.
+func ObserveCoalescer(meter metric.Meter, name string, c Source[spawn.CoalescerStats]) (metric.Registration, error) {
+	return observe.Register(meter, name, c, obs.Coalescer)
+}
+
+// ObserveAdaptive observes a limiter.AdaptiveLimiter: the current limit and its bounds, in-flight requests, baseline and latest latency, probes, limit changes by direction, and requests admitted, waited, dropped and rejected by criticality. It returns an error for a nil
+// meter, an empty name or a nil a.
+func ObserveAdaptive(meter metric.Meter, name string, a Source[limiter.AdaptiveStats]) (metric.Registration, error) {
+	return observe.Register(meter, name, a, obs.Adaptive)
+}
+
+// ObserveReadiness observes a limiter.Readiness: ready, transitions by the state entered, and agent-check answers. It returns an error for a nil
+// meter, an empty name or a nil r.
+func ObserveReadiness(meter metric.Meter, name string, r Source[limiter.ReadinessStats]) (metric.Registration, error) {
+	return observe.Register(meter, name, r, obs.Readiness)
+}

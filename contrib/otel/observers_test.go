@@ -54,9 +54,9 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
 				for _, dp := range d.DataPoints {
 					out[m.Name+" "+dp.Attributes.Encoded(attribute.DefaultEncoder())] = point{dp.Value, true}
 				}
-			case metricdata.Gauge[int64]:
+			case metricdata.Gauge[float64]:
 				for _, dp := range d.DataPoints {
-					out[m.Name+" "+dp.Attributes.Encoded(attribute.DefaultEncoder())] = point{dp.Value, false}
+					out[m.Name+" "+dp.Attributes.Encoded(attribute.DefaultEncoder())] = point{int64(dp.Value), false}
 				}
 			default:
 				t.Errorf("%s: unexpected data %T", m.Name, m.Data)
@@ -125,6 +125,17 @@ func TestObserveEveryPrimitive(t *testing.T) {
 	mu.Unlock()
 	add(garrisonotel.ObserveTimedMutex(meter, "journal", &mu))
 	add(garrisonotel.ObserveChecker(meter, "svc"))
+	co, err := spawn.NewCoalescer[int](4)
+	require.NoError(t, err)
+	_, _, err = co.Do(ctx, "k", func(context.Context) (int, error) { return 1, nil })
+	require.NoError(t, err)
+	add(garrisonotel.ObserveCoalescer(meter, "lookups", co))
+	al, err := limiter.NewAdaptiveLimiter(1, 10)
+	require.NoError(t, err)
+	add(garrisonotel.ObserveAdaptive(meter, "api", al))
+	rd, err := limiter.NewReadiness([]limiter.LoadProbe{{Name: "queue", Load: func() float64 { return 0 }}})
+	require.NoError(t, err)
+	add(garrisonotel.ObserveReadiness(meter, "svc", rd))
 
 	got := collect(t, reader)
 	assert.Equal(t, point{1, true}, got["garrison.spawn.task_outcomes name=jobs,outcome=succeeded"])
@@ -142,6 +153,9 @@ func TestObserveEveryPrimitive(t *testing.T) {
 	assert.Contains(t, got, "garrison.lockorder.reports name=svc")
 	assert.Contains(t, got, "garrison.guarded.contended name=usage")
 	assert.Contains(t, got, "garrison.snapshot.version name=config")
+	assert.Equal(t, point{1, true}, got["garrison.coalescer.calls name=lookups,outcome=executed"])
+	assert.Contains(t, got, "garrison.adaptive.limit name=api")
+	assert.Contains(t, got, "garrison.readiness.ready name=svc")
 
 	// Figures are read at each collection.
 	k.Allow("b")

@@ -100,3 +100,21 @@ func NewTimedMutexCollector(name string, m Source[lockorder.TimedStats]) (promet
 func NewCheckerCollector(name string) (prometheus.Collector, error) {
 	return collect.New(name, SourceFunc[lockorder.CheckerStats](lockorder.Stats), obs.Checker)
 }
+
+// NewCoalescerCollector exports a spawn.Coalescer: calls by outcome (executed, joined, rejected), callers that left, panics, executions in flight and keys. It returns an error for an
+// empty name or a nil c.
+func NewCoalescerCollector(name string, c Source[spawn.CoalescerStats]) (prometheus.Collector, error) {
+	return collect.New(name, c, obs.Coalescer)
+}
+
+// NewAdaptiveCollector exports a limiter.AdaptiveLimiter: the current limit and its bounds, in-flight requests, baseline and latest latency, probes, limit changes by direction, and requests admitted, waited, dropped and rejected by criticality. It returns an error for an
+// empty name or a nil a.
+func NewAdaptiveCollector(name string, a Source[limiter.AdaptiveStats]) (prometheus.Collector, error) {
+	return collect.New(name, a, obs.Adaptive)
+}
+
+// NewReadinessCollector exports a limiter.Readiness: ready, transitions by the state entered, and agent-check answers. It returns an error for an
+// empty name or a nil r.
+func NewReadinessCollector(name string, r Source[limiter.ReadinessStats]) (prometheus.Collector, error) {
+	return collect.New(name, r, obs.Readiness)
+}

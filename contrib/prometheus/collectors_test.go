@@ -84,6 +84,18 @@ func primitives(t *testing.T) []prometheus.Collector {
 	mu.Unlock()
 	add(garrisonprom.NewTimedMutexCollector("journal", &mu))
 	add(garrisonprom.NewCheckerCollector("svc"))
+
+	co, err := spawn.NewCoalescer[int](4)
+	require.NoError(t, err)
+	_, _, err = co.Do(ctx, "k", func(context.Context) (int, error) { return 1, nil })
+	require.NoError(t, err)
+	add(garrisonprom.NewCoalescerCollector("lookups", co))
+	al, err := limiter.NewAdaptiveLimiter(1, 10)
+	require.NoError(t, err)
+	add(garrisonprom.NewAdaptiveCollector("api", al))
+	rd, err := limiter.NewReadiness([]limiter.LoadProbe{{Name: "queue", Load: func() float64 { return 0 }}})
+	require.NoError(t, err)
+	add(garrisonprom.NewReadinessCollector("svc", rd))
 	return cs
 }
 
@@ -122,13 +134,24 @@ garrison_detacher_calls_total{name="legacy",outcome="canceled"} 0
 garrison_detacher_calls_total{name="legacy",outcome="completed"} 1
 garrison_detacher_calls_total{name="legacy",outcome="rejected"} 0
 garrison_detacher_calls_total{name="legacy",outcome="timed_out"} 0
+# HELP garrison_coalescer_calls_total Calls of Do by outcome: started an execution, joined one in flight, or rejected.
+# TYPE garrison_coalescer_calls_total counter
+garrison_coalescer_calls_total{name="lookups",outcome="executed"} 1
+garrison_coalescer_calls_total{name="lookups",outcome="joined"} 0
+garrison_coalescer_calls_total{name="lookups",outcome="rejected"} 0
 # HELP garrison_keyed_tracked_keys Keys tracked now.
 # TYPE garrison_keyed_tracked_keys gauge
 garrison_keyed_tracked_keys{name="per-ip"} 1
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"garrison_spawn_task_outcomes_total", "garrison_chan_values_offered_total",
-		"garrison_owner_jobs_total", "garrison_detacher_calls_total", "garrison_keyed_tracked_keys"))
+		"garrison_owner_jobs_total", "garrison_detacher_calls_total", "garrison_keyed_tracked_keys",
+		"garrison_coalescer_calls_total"))
+	for _, name := range []string{"garrison_adaptive_limit", "garrison_readiness_ready"} {
+		n, err := testutil.GatherAndCount(reg, name)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, name)
+	}
 }
 
 // The listener's rejections carry the limiter.Reason string as reason, and

@@ -30,6 +30,22 @@ var Spawner = []Metric[spawn.Stats]{
 	gauge("spawn", "overloaded", "1 while the overload guard sheds work.", func(s spawn.Stats) float64 { return b2f(s.Overloaded) }),
 }
 
+// Coalescer is the catalog for spawn.CoalescerStats. Every call is
+// counted in one outcome.
+var Coalescer = []Metric[spawn.CoalescerStats]{
+	labeled("coalescer", "calls", "Calls of Do by outcome: started an execution, joined one in flight, or rejected.", "outcome",
+		[]string{"executed", "joined", "rejected"},
+		func(s spawn.CoalescerStats) []uint64 {
+			return []uint64{uint64(s.Executions), uint64(s.Joined), uint64(s.Rejected)}
+		}),
+	counter("coalescer", "callers_left", "Callers whose context ended before the result was ready.",
+		func(s spawn.CoalescerStats) uint64 { return uint64(s.Left) }),
+	counter("coalescer", "panics", "Executions that panicked.", func(s spawn.CoalescerStats) uint64 { return uint64(s.Panicked) }),
+	gauge("coalescer", "in_flight", "Executions running now, abandoned ones included.",
+		func(s spawn.CoalescerStats) float64 { return float64(s.InFlight) }),
+	gauge("coalescer", "keys", "Keys callers can join now.", func(s spawn.CoalescerStats) float64 { return float64(s.Keys) }),
+}
+
 // Reasons returns every limiter.Reason's label value but NoReason's, in
 // Reason order from 1, n of them.
 func reasons(n int) []string {
@@ -57,6 +73,41 @@ var Listener = []Metric[limiter.ListenerStats]{
 		func(s limiter.ListenerStats) float64 { return float64(s.TrackedIPs) }),
 	counter("listener", "lossy_evictions", "Source prefixes forgotten before their accept rate refilled.",
 		func(s limiter.ListenerStats) uint64 { return s.LossyEvictions }),
+}
+
+// Adaptive is the catalog for limiter.AdaptiveStats.
+var Adaptive = []Metric[limiter.AdaptiveStats]{
+	gauge("adaptive", "limit", "The current concurrency limit.", func(s limiter.AdaptiveStats) float64 { return float64(s.Limit) }),
+	gauge("adaptive", "limit_min", "The lowest limit allowed.", func(s limiter.AdaptiveStats) float64 { return float64(s.Min) }),
+	gauge("adaptive", "limit_max", "The highest limit allowed.", func(s limiter.AdaptiveStats) float64 { return float64(s.Max) }),
+	gauge("adaptive", "in_flight", "Requests holding a slot now.", func(s limiter.AdaptiveStats) float64 { return float64(s.InFlight) }),
+	gauge("adaptive", "baseline_seconds", "The learned no-load latency.",
+		func(s limiter.AdaptiveStats) float64 { return s.Baseline.Seconds() }),
+	gauge("adaptive", "latency_seconds", "The latest window's average latency.",
+		func(s limiter.AdaptiveStats) float64 { return s.Latency.Seconds() }),
+	gauge("adaptive", "probing", "1 while the limit is pinned to its minimum to measure the baseline.",
+		func(s limiter.AdaptiveStats) float64 { return b2f(s.Probing) }),
+	counter("adaptive", "probes", "Baseline probes.", func(s limiter.AdaptiveStats) uint64 { return s.Probes }),
+	labeled("adaptive", "limit_changes", "Windows that moved the limit, by direction.", "direction",
+		[]string{"increase", "decrease"}, func(s limiter.AdaptiveStats) []uint64 { return []uint64{s.Increases, s.Decreases} }),
+	labeled("adaptive", "requests_rejected", "Requests refused, by criticality.", "criticality",
+		[]string{"sheddable", "normal", "critical"},
+		func(s limiter.AdaptiveStats) []uint64 {
+			return []uint64{s.RejectedSheddable, s.RejectedNormal, s.RejectedCritical}
+		}),
+	counter("adaptive", "requests_admitted", "Requests let through.", func(s limiter.AdaptiveStats) uint64 { return s.Admitted }),
+	counter("adaptive", "requests_waited", "Admitted requests that waited for a slot.", func(s limiter.AdaptiveStats) uint64 { return s.Waited }),
+	counter("adaptive", "requests_dropped", "Requests whose deadline expired in flight.", func(s limiter.AdaptiveStats) uint64 { return s.Dropped }),
+}
+
+// Readiness is the catalog for limiter.ReadinessStats. The unready cause is
+// a free-form string, so it is not a label.
+var Readiness = []Metric[limiter.ReadinessStats]{
+	gauge("readiness", "ready", "1 while the instance reports ready.", func(s limiter.ReadinessStats) float64 { return b2f(s.Ready) }),
+	labeled("readiness", "transitions", "Changes of readiness, by the state entered.", "to",
+		[]string{"unready", "ready"}, func(s limiter.ReadinessStats) []uint64 { return []uint64{s.BecameUnready, s.BecameReady} }),
+	counter("readiness", "agent_answers", "Agent-check lines sent to the load balancer.",
+		func(s limiter.ReadinessStats) uint64 { return s.AgentAnswers }),
 }
 
 // Keyed is the catalog for limiter.KeyedStats.

@@ -64,6 +64,9 @@ func TestCatalogNames(t *testing.T) {
 	checkCatalog(t, seen, Checker)
 	checkCatalog(t, seen, Timed)
 	checkCatalog(t, seen, Store)
+	checkCatalog(t, seen, Coalescer)
+	checkCatalog(t, seen, Adaptive)
+	checkCatalog(t, seen, Readiness)
 }
 
 func TestListenerReasonsAreReasonStrings(t *testing.T) {

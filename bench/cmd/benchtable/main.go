@@ -1,6 +1,13 @@
 // Command benchtable reads `go test -bench` output on stdin and prints a
 // markdown table per benchmark group: the median of every metric over the
-// -count runs, and the ratio of ns/op against named peers.
+// runs, and the ratio of ns/op against named peers.
+//
+// A line "round: N" (written by bench/compare) starts round N. A ratio is
+// computed within each round, between measurements taken minutes rather
+// than a whole -count block apart, and printed as min / median / max over
+// the rounds: on a noisy machine one ratio is not evidence, its spread is.
+// Input without round lines counts each repetition of a benchmark as its
+// own round.
 //
 // A benchmark's name is split at its last '/': what comes before is the
 // group, the last element is the implementation. Ratios are taken against
@@ -23,6 +30,8 @@ import (
 type row struct {
 	group, impl string
 	metrics     map[string][]float64
+	// nsByRound is ns/op per round, for ratios taken within a round.
+	nsByRound map[int]float64
 }
 
 func main() {
@@ -47,7 +56,16 @@ func run(in io.Reader, out io.Writer, peers []string) error {
 	)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	round, marked := 0, false
 	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "round: "); ok {
+			r, err := strconv.Atoi(strings.TrimSpace(n))
+			if err != nil {
+				return fmt.Errorf("bad round line %q", sc.Text())
+			}
+			round, marked = r, true
+			continue
+		}
 		f := strings.Fields(sc.Text())
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
@@ -59,7 +77,7 @@ func run(in io.Reader, out io.Writer, peers []string) error {
 		}
 		r, ok := rows[name]
 		if !ok {
-			r = &row{group: group, impl: impl, metrics: map[string][]float64{}}
+			r = &row{group: group, impl: impl, metrics: map[string][]float64{}, nsByRound: map[int]float64{}}
 			rows[name] = r
 			order = append(order, name)
 			if !seen[group] {
@@ -74,6 +92,13 @@ func run(in io.Reader, out io.Writer, peers []string) error {
 				continue
 			}
 			r.metrics[f[i+1]] = append(r.metrics[f[i+1]], v)
+			if f[i+1] == "ns/op" {
+				key := round
+				if !marked {
+					key = len(r.metrics["ns/op"])
+				}
+				r.nsByRound[key] = v
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -153,7 +178,7 @@ func printGroup(out io.Writer, group string, members []*row, peers []string) {
 		fmt.Fprintf(out, " %s |", u)
 	}
 	for _, n := range refNames {
-		fmt.Fprintf(out, " × %s |", n)
+		fmt.Fprintf(out, " × %s: median (min–max) |", n)
 	}
 	fmt.Fprint(out, "\n|---|")
 	for range len(units) + len(refNames) {
@@ -171,15 +196,36 @@ func printGroup(out io.Writer, group string, members []*row, peers []string) {
 			fmt.Fprintf(out, " %s |", format(median(xs)))
 		}
 		for _, ref := range refs {
-			base := median(ref.metrics["ns/op"])
-			if base == 0 {
-				fmt.Fprint(out, " – |")
-				continue
-			}
-			fmt.Fprintf(out, " %.2f |", median(r.metrics["ns/op"])/base)
+			fmt.Fprintf(out, " %s |", spread(ratios(r, ref)))
 		}
 		fmt.Fprintln(out)
 	}
+}
+
+// ratios returns r's ns/op over ref's for every round that measured both.
+func ratios(r, ref *row) []float64 {
+	var out []float64
+	for round, ns := range r.nsByRound {
+		if base, ok := ref.nsByRound[round]; ok && base > 0 {
+			out = append(out, ns/base)
+		}
+	}
+	return out
+}
+
+// spread prints ratios as "median (min–max)", or "–" without any.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "–"
+	}
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	if len(xs) == 1 {
+		return fmt.Sprintf("%.2f (1 round)", xs[0])
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", median(xs), lo, hi)
 }
 
 func format(v float64) string {

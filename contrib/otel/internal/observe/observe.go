@@ -39,7 +39,8 @@ func RegisterFunc[S any](meter metric.Meter, name string, read func() S, metrics
 		if m.Kind == obs.Counter {
 			insts[i], err = meter.Int64ObservableCounter(m.OTelName(), metric.WithDescription(m.Help))
 		} else {
-			insts[i], err = meter.Int64ObservableGauge(m.OTelName(), metric.WithDescription(m.Help))
+			// Float: some gauges are fractional (latencies in seconds).
+			insts[i], err = meter.Float64ObservableGauge(m.OTelName(), metric.WithDescription(m.Help))
 		}
 		if err != nil {
 			return nil, err
@@ -58,8 +59,8 @@ func RegisterFunc[S any](meter metric.Meter, name string, read func() S, metrics
 				switch inst := insts[i].(type) {
 				case metric.Int64ObservableCounter:
 					o.ObserveInt64(inst, int64(v), opt)
-				case metric.Int64ObservableGauge:
-					o.ObserveInt64(inst, int64(v), opt)
+				case metric.Float64ObservableGauge:
+					o.ObserveFloat64(inst, v, opt)
 				}
 			})
 		}

@@ -1,0 +1,598 @@
+// Package adaptive holds garrison's one adaptive concurrency limit, shared by
+// spawn's Spawner and limiter's HTTP middleware so that both move their
+// limit by the same rule.
+//
+// A fixed concurrency cap is a guess: too low wastes capacity, too high lets
+// a slow dependency pile up work until every caller times out. Little's law
+// says the useful concurrency is throughput × minimum latency. A [Limit]
+// learns the minimum (no-load) latency and keeps the measured latency
+// within a tolerance of it, with one of two published rules:
+//
+//   - [Gradient] (the gradient controller of Netflix's concurrency-limits
+//     and Envoy's adaptive concurrency filter): each window the limit is
+//     multiplied by tolerance × baseline ÷ measured (the gradient, clamped
+//     to [0.5, 1]), plus a headroom of up to √limit so that it can grow
+//     while latency is flat; growth is smoothed more than a fall.
+//   - [AIMD]: +1 per healthy window, ×0.9 when latency exceeds tolerance ×
+//     baseline.
+//
+// The baseline cannot be observed while the limit keeps a queue in front
+// of the dependency, so, as Envoy does, the limit is pinned to Min now and
+// then (every ProbeInterval, and at once after three windows slower
+// than twice the tolerance: the dependency itself changed) until
+// ProbeSamples operations admitted during the probe have finished (or a
+// timeout: 50 baselines, from 100 ms to 5 s); their median is the new
+// baseline. A window a fifth faster than the baseline
+// lowers it at once (the dependency got faster).
+//
+// Both start slowly as TCP does: the limit doubles each full window until
+// the first window slower than the tolerance.
+//
+// Both rules treat a dropped operation (a timeout, an overload error) as a
+// signal to back off by ×0.9 at once, and neither grows the limit while the
+// caller uses less than half of it: an idle service proves nothing about a
+// larger limit.
+//
+// The admission path is two atomic operations and a load; latency costs a
+// clock read at each end, so outside slow start and probes only one
+// operation in SampleEvery is timed.
+package adaptive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/garrison-go/garrison/internal/criticality"
+)
+
+// Algorithm chooses how a [Limit] moves.
+type Algorithm uint8
+
+const (
+	// Gradient scales the limit by the ratio of the baseline latency to
+	// the latest window's (see the package doc).
+	Gradient Algorithm = iota
+	// AIMD adds one per healthy window and multiplies by 0.9 otherwise.
+	AIMD
+)
+
+// String returns the algorithm's name, a stable label for metrics.
+func (a Algorithm) String() string {
+	switch a {
+	case Gradient:
+		return "gradient2"
+	case AIMD:
+		return "aimd"
+	default:
+		return fmt.Sprintf("Algorithm(%d)", uint8(a))
+	}
+}
+
+// Config sets a [Limit] up. Min and Max are required; zero values elsewhere
+// take the documented defaults.
+type Config struct {
+	Min, Max int
+	// Initial is the limit before any measurement (default Min, raised to
+	// at least 4 when Max allows).
+	Initial   int
+	Algorithm Algorithm
+	// Tolerance is how much slower than the baseline a window may be
+	// before the limit shrinks (default 1.5; at least 1).
+	Tolerance float64
+	// SampleEvery times one operation in this many on average (a power of
+	// two; default 8): a clock read costs 30-50 ns on a virtual machine,
+	// more than the rest of the admission path.
+	SampleEvery int
+	// MinWindow is the fewest timed operations in one window (default 4);
+	// a window also holds at least limit/SampleEvery/2 samples, about half
+	// a round trip, so the limit moves a few times per round trip.
+	MinWindow int
+	// ProbeInterval is the time between two baseline probes (default
+	// 10s). A probe costs a dip: ProbeSamples operations at Min
+	// concurrency.
+	ProbeInterval time.Duration
+	// ProbeSamples is how many operations admitted during a probe must
+	// finish to end it (default 16).
+	ProbeSamples int
+}
+
+// MaxLimit is the largest Max a [Limit] accepts: well beyond any useful
+// concurrency, small enough that no arithmetic here overflows.
+const MaxLimit = 1 << 20
+
+// ErrConfig is matched by every configuration error of [New].
+var ErrConfig = errors.New("adaptive: bad configuration")
+
+func (c *Config) validate() error {
+	switch {
+	case c.Min < 1 || c.Max < c.Min || c.Max > MaxLimit:
+		return fmt.Errorf("%w: need 1 <= Min (%d) <= Max (%d) <= %d", ErrConfig, c.Min, c.Max, MaxLimit)
+	case c.Initial != 0 && (c.Initial < c.Min || c.Initial > c.Max):
+		return fmt.Errorf("%w: Initial %d outside [Min %d, Max %d]", ErrConfig, c.Initial, c.Min, c.Max)
+	case c.Algorithm > AIMD:
+		return fmt.Errorf("%w: unknown %v", ErrConfig, c.Algorithm)
+	case c.Tolerance != 0 && (c.Tolerance < 1 || c.Tolerance > 100 || math.IsNaN(c.Tolerance)):
+		return fmt.Errorf("%w: Tolerance %v outside [1, 100]", ErrConfig, c.Tolerance)
+	case c.SampleEvery < 0 || c.SampleEvery > 1024 || c.SampleEvery&(c.SampleEvery-1) != 0:
+		return fmt.Errorf("%w: SampleEvery %d is not a power of two up to 1024", ErrConfig, c.SampleEvery)
+	case c.MinWindow < 0 || c.MinWindow > 1<<16:
+		return fmt.Errorf("%w: MinWindow %d outside [0, 65536]", ErrConfig, c.MinWindow)
+	case c.ProbeInterval < 0:
+		return fmt.Errorf("%w: negative ProbeInterval %v", ErrConfig, c.ProbeInterval)
+	case c.ProbeSamples < 0 || c.ProbeSamples > 1024:
+		return fmt.Errorf("%w: ProbeSamples %d outside [0, 1024]", ErrConfig, c.ProbeSamples)
+	}
+	if c.Initial == 0 {
+		c.Initial = min(max(c.Min, 4), c.Max)
+	}
+	if c.Tolerance == 0 {
+		c.Tolerance = 1.5
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = 8
+	}
+	if c.MinWindow == 0 {
+		c.MinWindow = 4
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = 10 * time.Second
+	}
+	if c.ProbeSamples == 0 {
+		c.ProbeSamples = 16
+	}
+	return nil
+}
+
+// Limit is an adaptive concurrency limit. [Limit.Acquire] admits an
+// operation while fewer than the current limit are in flight; every admitted
+// operation must be ended by exactly one [Limit.Release].
+type Limit struct {
+	inflight atomic.Int64
+	limit    atomic.Int64
+	// mask selects the timed operations: SampleEvery-1, or 0 (time every
+	// operation) during a probe.
+	mask atomic.Uint64
+
+	mu  sync.Mutex // guards est
+	est estimator
+
+	rejected [3]atomic.Uint64 // by levelIndex
+	admitted atomic.Uint64
+	waited   atomic.Uint64 // admitted by AcquireWait after waiting
+	dropped  atomic.Uint64
+
+	waiters atomic.Int64
+	// wake carries one token per Release seen by a waiter; a woken waiter
+	// that loses the race for the slot waits again.
+	wake chan struct{}
+}
+
+// levelIndex maps Sheddable, Normal and Critical to 0, 1 and 2.
+func levelIndex(lv criticality.Level) int {
+	return int(min(max(lv, criticality.Sheddable), criticality.Critical) + 1)
+}
+
+// estimator is the state that moves the limit; only Release's timed path
+// touches it, under Limit.mu.
+type estimator struct {
+	cfg      Config
+	limit    float64
+	baseline float64 // learned no-load latency, ns; 0 until the first window
+	short    float64 // latest window's average latency, ns
+	sum      float64
+	n        int
+	peak     int64 // most in flight seen in this window
+	drops    int
+
+	grown      bool      // slow start is over: a window was slower than the tolerance
+	lastProbe  time.Time // when the last probe ended (or New)
+	slow       int       // consecutive windows slower than 2 × tolerance × baseline
+	probing    bool
+	probeStart time.Time
+	probe      []float64 // latencies of operations admitted in this probe, ns
+	saved      float64   // the limit before the probe
+
+	windows, increases, decreases, probes uint64
+}
+
+// New returns a Limit, or an error matching [ErrConfig].
+func New(cfg Config) (*Limit, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	l := &Limit{wake: make(chan struct{}, 64)}
+	l.est = estimator{cfg: cfg, limit: float64(cfg.Initial), probe: make([]float64, 0, cfg.ProbeSamples),
+		grown: cfg.Initial >= cfg.Max, lastProbe: time.Now()}
+	l.mask.Store(l.est.mask())
+	l.limit.Store(int64(cfg.Initial))
+	return l, nil
+}
+
+// Token is what [Limit.Acquire] hands out and [Limit.Release] takes back.
+// Its zero value is not an admission.
+type Token struct {
+	start time.Time // zero unless this operation is timed
+	ok    bool
+}
+
+// Outcome says how an admitted operation ended.
+type Outcome uint8
+
+const (
+	// Success: the operation finished; its latency is a fair sample.
+	Success Outcome = iota
+	// Dropped: the operation failed for overload (a timeout, a rejection
+	// downstream): the limit backs off at once.
+	Dropped
+	// Ignore: the operation ended for reasons that say nothing of capacity
+	// (its caller left, it failed fast on bad input); not sampled.
+	Ignore
+)
+
+// Acquire admits one operation if fewer than the limit are in flight. The
+// increment comes first and is undone on refusal: one atomic add on the
+// common path instead of a compare-and-swap loop under contention; a
+// concurrent Acquire may briefly see the transient excess and refuse too,
+// which errs on the side of the limit.
+func (l *Limit) Acquire() (Token, bool) {
+	return l.AcquireLevel(criticality.Critical)
+}
+
+// AcquireLevel is [Limit.Acquire] for work of criticality lv: it may fill
+// only criticality.Share(lv) of the limit (at least one slot), so that
+// under overload sheddable work is refused first and critical work keeps a
+// reserved share.
+func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
+	t, ok := l.tryAcquire(lv)
+	if !ok {
+		l.refuse(lv)
+	}
+	return t, ok
+}
+
+// refuse counts a refusal; it is also where an overdue probe ends, since a
+// probe starved of traffic gets no Release to end it.
+func (l *Limit) refuse(lv criticality.Level) {
+	l.rejected[levelIndex(lv)].Add(1)
+	if l.mask.Load() != 0 {
+		return // neither probing nor in slow start
+	}
+	l.mu.Lock()
+	if e := &l.est; e.probing && time.Since(e.probeStart) > e.probeTimeout() {
+		e.endProbe()
+		l.limit.Store(int64(e.limit))
+		l.mask.Store(e.mask())
+	}
+	l.mu.Unlock()
+}
+
+// AcquireWait is [Limit.AcquireLevel] that, at the limit, waits up to
+// maxWait (and no longer than ctx) for a slot to free instead of refusing
+// at once: a burst larger than the limit is smoothed over a few
+// milliseconds rather than refused, while a sustained overload still is,
+// since nobody waits longer than maxWait (CoDel's insight: a queue is good
+// when it drains within a target delay, bad when it stands). Waiting costs
+// a timer, on the slow path only.
+func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait time.Duration) (Token, bool) {
+	if t, ok := l.tryAcquire(lv); ok || maxWait <= 0 {
+		if !ok {
+			l.refuse(lv)
+		}
+		return t, ok
+	}
+	l.waiters.Add(1)
+	defer l.waiters.Add(-1)
+	timer := time.NewTimer(maxWait)
+	defer timer.Stop()
+	for slept := false; ; slept = true {
+		// A Release between the failed attempt and registering as a
+		// waiter may have found no waiter and sent no wake: try again
+		// after registering, before sleeping.
+		if t, ok := l.tryAcquire(lv); ok {
+			if slept {
+				l.waited.Add(1)
+			}
+			return t, true
+		}
+		select {
+		case <-l.wake:
+		case <-timer.C:
+			l.refuse(lv)
+			return Token{}, false
+		case <-ctx.Done():
+			l.refuse(lv)
+			return Token{}, false
+		}
+	}
+}
+
+func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
+	limit := l.limit.Load()
+	if lv < criticality.Critical {
+		limit = max(1, int64(float64(limit)*criticality.Share(lv)))
+	}
+	if n := l.inflight.Add(1); n > limit {
+		l.inflight.Add(-1)
+		return Token{}, false
+	}
+	l.admitted.Add(1)
+	t := Token{ok: true}
+	// A per-thread random number picks the timed operations: a shared
+	// sequence counter would be one more contended cache line.
+	if rand.Uint64()&l.mask.Load() == 0 {
+		t.start = time.Now()
+	}
+	return t, true
+}
+
+// Release ends an operation admitted by [Limit.Acquire]. Releasing a zero
+// Token does nothing, so a caller may release unconditionally.
+func (l *Limit) Release(t Token, o Outcome) {
+	if !t.ok {
+		return
+	}
+	n := l.inflight.Add(-1) + 1 // in flight while this one was
+	if l.waiters.Load() > 0 {
+		// Wake one waiter; a full channel already holds enough wakes.
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	if o == Dropped {
+		l.dropped.Add(1)
+	}
+	if o == Ignore || (t.start.IsZero() && o != Dropped) {
+		return
+	}
+	var rtt time.Duration
+	if !t.start.IsZero() {
+		rtt = time.Since(t.start)
+	}
+	l.mu.Lock()
+	if next, changed := l.est.observe(t.start, rtt, o == Dropped, n); changed {
+		l.limit.Store(next)
+	}
+	l.mask.Store(l.est.mask())
+	l.mu.Unlock()
+}
+
+// observe adds one sample (rtt 0 for an untimed drop) and closes the window
+// when it is full; it reports the new limit when that moved.
+func (e *estimator) observe(start time.Time, rtt time.Duration, dropped bool, inflight int64) (int64, bool) {
+	before := int64(e.limit)
+	if e.probing {
+		e.probeSample(start, rtt, dropped)
+	} else {
+		e.sample(rtt, dropped, inflight)
+	}
+	after := int64(e.limit)
+	return after, after != before
+}
+
+// probeSample counts only operations admitted after the probe began: those
+// admitted before ran beside the old queue and would hide the baseline.
+func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool) {
+	if dropped || rtt <= 0 || !start.After(e.probeStart) {
+		return
+	}
+	e.probe = append(e.probe, float64(rtt))
+	if len(e.probe) < e.cfg.ProbeSamples {
+		return
+	}
+	e.endProbe()
+}
+
+// endProbe takes the median of the probe's samples as the baseline (if it
+// has any) and restores the limit. The median, not the mean: the first
+// operations admitted in a probe may still queue behind older ones; and
+// not the minimum, which on a noisy dependency is far below the typical
+// no-load latency and would hold the limit down.
+func (e *estimator) endProbe() {
+	if len(e.probe) > 0 {
+		slices.Sort(e.probe)
+		e.baseline = e.probe[len(e.probe)/2]
+	}
+	e.probing = false
+	e.lastProbe, e.slow = time.Now(), 0
+	e.set(e.saved)
+	e.resetWindow()
+}
+
+// probeTimeout bounds a probe: one that has not gathered its samples by
+// then (too little traffic: an instance its load balancer drained) ends
+// with what it has, so that the limit is never left pinned to Min.
+func (e *estimator) probeTimeout() time.Duration {
+	return min(max(time.Duration(50*e.baseline), 100*time.Millisecond), 5*time.Second)
+}
+
+func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
+	if dropped {
+		e.drops++
+	}
+	if rtt > 0 {
+		e.sum += float64(rtt)
+		e.n++
+	}
+	e.peak = max(e.peak, inflight)
+	want := max(e.cfg.MinWindow, int(e.limit)/e.cfg.SampleEvery/2)
+	if e.n < want && e.drops == 0 {
+		return
+	}
+	e.closeWindow()
+	e.resetWindow()
+}
+
+// mask selects the operations to time: every one during slow start and
+// probes (few operations, and each one counts), one in SampleEvery after.
+func (e *estimator) mask() uint64 {
+	if e.probing || !e.grown {
+		return 0
+	}
+	return uint64(e.cfg.SampleEvery - 1)
+}
+
+func (e *estimator) resetWindow() { e.sum, e.n, e.peak, e.drops = 0, 0, 0, 0 }
+
+func (e *estimator) closeWindow() {
+	e.windows++
+	old := e.limit
+	// An operation in this window may have ended for overload without a
+	// latency: back off by the same factor whichever algorithm runs.
+	if e.drops > 0 && e.n == 0 {
+		e.set(old * 0.9)
+		return
+	}
+	e.short = e.sum / float64(e.n)
+	// A window much faster than the baseline means the dependency got
+	// faster (a slow phase ended): take it at once. A little faster is
+	// noise, and following it down would make every noisy window pull the
+	// limit down until the next probe.
+	if e.baseline == 0 || e.short < 0.8*e.baseline {
+		e.baseline = e.short
+	}
+	if e.short > 2*e.cfg.Tolerance*e.baseline {
+		e.slow++
+	} else {
+		e.slow = 0
+	}
+	if e.slow >= 3 || time.Since(e.lastProbe) >= e.cfg.ProbeInterval {
+		e.startProbe()
+		return
+	}
+	if e.drops > 0 {
+		e.set(old * 0.9)
+		return
+	}
+	appLimited := float64(e.peak) < old/2
+	if !e.grown {
+		// Slow start, as TCP does: until the first window slower than the
+		// tolerance, a window that filled the limit doubles it, so a
+		// service starting at Initial finds a large capacity in a few
+		// windows instead of refusing work while it creeps up.
+		switch {
+		case e.short > e.cfg.Tolerance*e.baseline:
+			e.grown = true
+		case !appLimited:
+			e.set(old * 2)
+			e.grown = e.limit >= float64(e.cfg.Max)
+			return
+		default:
+			return
+		}
+	}
+	switch e.cfg.Algorithm {
+	case AIMD:
+		switch {
+		case e.short > e.cfg.Tolerance*e.baseline:
+			e.set(old * 0.9)
+		case !appLimited:
+			e.set(old + 1)
+		}
+	default:
+		gradient := min(1, max(0.5, e.cfg.Tolerance*e.baseline/e.short))
+		if gradient >= 1 && appLimited {
+			return
+		}
+		// The headroom √limit lets the limit grow while latency is flat
+		// and gives it a fixed point under a steady queue (gradient =
+		// 1 - 1/√limit); it shrinks to nothing as the gradient falls to
+		// 0.5, so that a latency step is answered by the gradient alone:
+		// a doubling of latency halves the limit in about two round
+		// trips. Growth is smoothed (a fifth per window) so that noise
+		// does not walk the limit up; a small fall (gradient above 0.85,
+		// what a noisy window gives) is halved, a large one (a real
+		// step) taken whole.
+		next := old*gradient + math.Sqrt(old)*(2*gradient-1)
+		switch {
+		case next > old:
+			next = old + 0.2*(next-old)
+		case gradient > 0.85:
+			next = old + 0.5*(next-old)
+		}
+		e.set(next)
+	}
+}
+
+// startProbe pins the limit to Min until ProbeSamples operations admitted
+// from now on have finished (see probeSample).
+func (e *estimator) startProbe() {
+	e.probes++
+	e.probing = true
+	e.probeStart = time.Now()
+	e.probe = e.probe[:0]
+	e.saved = e.limit
+	e.set(float64(e.cfg.Min))
+}
+
+func (e *estimator) set(v float64) {
+	v = min(max(v, float64(e.cfg.Min)), float64(e.cfg.Max))
+	switch {
+	case int64(v) > int64(e.limit):
+		e.increases++
+	case int64(v) < int64(e.limit):
+		e.decreases++
+	}
+	e.limit = v
+}
+
+// Stats is a snapshot of a [Limit]: the limit and what moved it.
+type Stats struct {
+	Algorithm Algorithm
+	Limit     int // current limit
+	Min, Max  int
+	InFlight  int
+	// Baseline is the learned no-load latency; ShortRTT the latest
+	// window's average latency of timed operations.
+	Baseline, ShortRTT time.Duration
+	Probing            bool   // the limit is pinned to Min to measure Baseline
+	Probes             uint64 // probes started
+	Windows            uint64 // windows closed
+	Increases          uint64 // windows that raised the limit
+	Decreases          uint64 // windows that lowered it
+	// Rejected counts refused Acquire calls by criticality: index 0
+	// sheddable, 1 normal, 2 critical (Acquire without a level counts as
+	// critical).
+	Rejected [3]uint64
+	Admitted uint64 // Acquire calls admitted
+	Waited   uint64 // of which AcquireWait admitted after waiting
+	Dropped  uint64 // releases with outcome Dropped
+}
+
+// Stats returns a snapshot; it takes the estimator's lock briefly.
+func (l *Limit) Stats() Stats {
+	l.mu.Lock()
+	e := l.est
+	l.mu.Unlock()
+	return Stats{
+		Algorithm: e.cfg.Algorithm,
+		Limit:     int(l.limit.Load()),
+		Min:       e.cfg.Min,
+		Max:       e.cfg.Max,
+		InFlight:  int(l.inflight.Load()),
+		Baseline:  time.Duration(e.baseline),
+		Probing:   e.probing,
+		Probes:    e.probes,
+		ShortRTT:  time.Duration(e.short),
+		Windows:   e.windows,
+		Increases: e.increases,
+		Decreases: e.decreases,
+		Rejected:  [3]uint64{l.rejected[0].Load(), l.rejected[1].Load(), l.rejected[2].Load()},
+		Admitted:  l.admitted.Load(),
+		Waited:    l.waited.Load(),
+		Dropped:   l.dropped.Load(),
+	}
+}
+
+// Current returns the current limit without locking.
+func (l *Limit) Current() int { return int(l.limit.Load()) }
+
+// InFlight returns the number of admitted, unreleased operations.
+func (l *Limit) InFlight() int { return int(l.inflight.Load()) }

@@ -1,0 +1,209 @@
+package spawn
+
+import (
+	"runtime"
+	"time"
+)
+
+// spinRounds is how many times a worker that ran out of tasks yields and
+// polls the queue before it parks: a few microseconds, about the time a
+// busy submitter takes to produce the next few tasks.
+const spinRounds = 16
+
+// dispatch hands an admitted job to a worker. admitted is the admitted count
+// including j, as seen right after admitting it.
+func (s *Spawner) dispatch(j job, admitted int64) {
+	for {
+		w := s.workers.Load()
+		if w >= s.maxRunning || w >= admitted {
+			// Enough workers exist for every admitted task (or the cap is
+			// reached); each either takes j from the queue or, if it is
+			// retiring, re-checks in retire and stays. The queue never
+			// overflows: it holds at most the admitted tasks.
+			s.q.push(j)
+			s.pushed()
+			return
+		}
+		if s.workers.CompareAndSwap(w, w+1) {
+			go s.worker(j)
+			return
+		}
+	}
+}
+
+// pushed wakes a parked worker for a job just pushed, unless a worker is
+// spinning on the queue. See next and passWake for why the job never waits
+// beside sleeping workers.
+func (s *Spawner) pushed() {
+	if s.spinning.Load() == 0 && s.idle.Load() > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default: // enough tokens are pending to wake every worker
+		}
+	}
+}
+
+// needWorker reports whether, with w workers counted, some admitted task may
+// be left without a worker to run it.
+func (s *Spawner) needWorker(w int64) bool {
+	return w < s.maxRunning && w < s.pending()
+}
+
+func (s *Spawner) pending() int64 { return s.state.Load() &^ closedBit }
+
+// worker runs j, then whatever the queue holds, until it has been idle for
+// a whole tick of its idle ticker (or the spawner is closed) and no admitted
+// task needs it.
+func (s *Spawner) worker(j job) {
+	w := workerState{busy: true}
+	retired := false
+	defer func() {
+		if w.tick != nil {
+			w.tick.Stop()
+		}
+		if !retired {
+			// A task called runtime.Goexit: execute has accounted the
+			// task, and this goroutine is unwinding. Give back its worker
+			// slot and start a replacement if tasks still need one.
+			if s.retire() {
+				go s.worker(job{})
+			}
+		}
+	}()
+	for {
+		if j.fn != nil || j.h != nil {
+			s.execute(&j, &w)
+			w.busy = true
+		}
+		var ok bool
+		if j, ok = s.next(&w); !ok {
+			retired = true
+			return
+		}
+	}
+}
+
+// workerState is what a worker keeps between tasks to decide when to exit.
+type workerState struct {
+	// tick fires every idle timeout once the worker first runs dry. It is
+	// never reset or stopped while the worker lives, so parking costs no
+	// timer operation; a worker exits when a whole tick passes without a
+	// task, that is after being idle between one and two idle timeouts.
+	tick *time.Ticker
+	busy bool // ran a task since the last tick
+}
+
+// next returns the next job, or false once the worker has retired.
+func (s *Spawner) next(w *workerState) (job, bool) {
+	woken := false
+	for {
+		if j, ok := s.q.pop(); ok {
+			if woken {
+				// The wake token may have been sent for a job behind
+				// this one: a job whose pusher had claimed its slot
+				// but not yet published it kept an earlier woken
+				// worker from reaching the later job.
+				s.passWake()
+			}
+			return j, true
+		}
+		if s.state.Load()&closedBit != 0 {
+			// Closed: no lingering. If retire keeps us, a job is being
+			// pushed; let its pusher run.
+			if !s.retire() {
+				return job{}, false
+			}
+			runtime.Gosched()
+			continue
+		}
+		// Spin before parking: while a worker spins, dispatch wakes no
+		// one, so a steady stream of tasks flows from submitters to
+		// spinning workers without a single park or wake-up. Spinning is
+		// bounded in time and in spinners, and yields the processor, so
+		// an idle spawner burns at most a few microseconds.
+		if s.spinning.Add(1) <= s.maxSpinning {
+			for range spinRounds {
+				runtime.Gosched()
+				if j, ok := s.q.pop(); ok {
+					s.spinning.Add(-1)
+					s.passWake()
+					return j, true
+				}
+			}
+		}
+		// Count ourselves idle, stop counting as spinning, then look
+		// again. dispatch publishes its job, then loads spinning and, if
+		// zero, idle. If it saw us (or another worker) spinning, that
+		// worker's pop after this decrement finds the job, or passWake
+		// after it does; if not, it saw us idle and sends a wake token.
+		s.idle.Add(1)
+		s.spinning.Add(-1)
+		if j, ok := s.q.pop(); ok {
+			s.idle.Add(-1)
+			s.passWake()
+			return j, true
+		}
+		if w.tick == nil {
+			w.tick = time.NewTicker(s.cfg.idleTimeout)
+		}
+		select {
+		case <-s.wake:
+			// A job was pushed (or Shutdown woke us): look again. The
+			// token may be stale; then we park again.
+			s.idle.Add(-1)
+			woken = true
+			continue
+		case <-w.tick.C:
+			s.idle.Add(-1)
+			if w.busy {
+				w.busy = false
+				continue
+			}
+		}
+		if !s.retire() {
+			return job{}, false
+		}
+		w.busy = true // kept on: linger another full tick
+	}
+}
+
+// passWake is called by a worker that took a job after it stopped counting
+// as spinning, or after it was woken. Every dispatch that saw it spinning
+// skipped the wake-up, and may have pushed a job other than the one it
+// took (likewise, the token that woke it may have been sent for a job
+// behind the one it took): if a job is left, wake a parked worker for it,
+// as dispatch would have. The queue is checked after the spinning count was
+// decremented, so it sees every such job.
+func (s *Spawner) passWake() {
+	if s.idle.Load() > 0 && !s.q.empty() {
+		select {
+		case s.wake <- struct{}{}:
+		default: // enough tokens are pending to wake every worker
+		}
+	}
+}
+
+// retire uncounts the calling worker unless an admitted task still needs
+// it. It reports whether the worker must stay (and is counted again).
+//
+// Why no task is stranded: dispatch increments state, then loads workers
+// and sends to the channel only if it saw enough workers; retire decrements
+// workers, then loads state. Go's atomics are sequentially consistent, so
+// for a dispatch and a retire racing, either dispatch sees the decremented
+// count (and starts a worker itself), or retire sees the task in state and
+// the worker stays. Of several workers retiring at once, the last to
+// decrement sees the final count. A worker that stays loops back to the
+// channel, where the task arrives at the latest when dispatch's send
+// completes.
+func (s *Spawner) retire() (stay bool) {
+	n := s.workers.Add(-1)
+	for w := n; s.needWorker(w); w = s.workers.Load() {
+		if s.workers.CompareAndSwap(w, w+1) {
+			return true
+		}
+	}
+	if n == 0 {
+		s.quiet.broadcast()
+	}
+	return false
+}
