@@ -57,6 +57,10 @@ export GONOSUMDB='github.com/garrison-go/*'
 # are reused from the build cache.
 export GOFLAGS='-mod=mod -trimpath'
 export GOWORK=off
+# The go command indexes module-cache directories once per module version,
+# assuming their content never changes; this check republishes the same
+# version from a changed checkout, so the index must not be used.
+export GODEBUG="${GODEBUG:+$GODEBUG,}goindex=0"
 (
   cd "$work/consumer"
   go mod tidy
