@@ -16,8 +16,16 @@ import (
 	"github.com/garrison-go/garrison/contrib/prometheus/redisstoreprom"
 	"github.com/garrison-go/garrison/limiter"
 	"github.com/garrison-go/garrison/limiter/redisstore"
+	"github.com/garrison-go/garrison/lockorder/lockcheck"
 	"github.com/garrison-go/garrison/spawn"
 )
+
+// The static analyzer is a module of its own: it must resolve too.
+func TestLockcheckModule(t *testing.T) {
+	if lockcheck.Analyzer.Name == "" {
+		t.Fatal("lockcheck.Analyzer has no name")
+	}
+}
 
 func TestContribModules(t *testing.T) {
 	ctx := context.Background()
