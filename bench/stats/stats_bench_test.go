@@ -64,7 +64,7 @@ func BenchmarkStats(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _, _ = o.Stop(ctx) }()
+	defer func() { _ = o.Shutdown(ctx) }()
 	b.Run("changuard.Owner", func(b *testing.B) { bench(b, o.Stats) })
 	g := changuard.NewGuarded(0)
 	b.Run("changuard.Guarded", func(b *testing.B) { bench(b, g.Stats) })

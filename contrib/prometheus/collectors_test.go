@@ -62,8 +62,7 @@ func primitives(t *testing.T) []prometheus.Collector {
 	o, err := changuard.NewOwner(0, 4)
 	require.NoError(t, err)
 	require.NoError(t, o.Post(func(n *int) { *n++ }))
-	_, err = o.Stop(ctx)
-	require.NoError(t, err)
+	require.NoError(t, o.Shutdown(ctx))
 	add(garrisonprom.NewOwnerCollector("counter", o))
 
 	add(garrisonprom.NewGuardedCollector("usage", changuard.NewGuarded(0)))
