@@ -46,19 +46,25 @@ var Coalescer = []Metric[spawn.CoalescerStats]{
 	gauge("coalescer", "keys", "Keys callers can join now.", func(s spawn.CoalescerStats) float64 { return float64(s.Keys) }),
 }
 
-// Reasons returns every limiter.Reason's label value but NoReason's, in
-// Reason order from 1, n of them.
-func reasons(n int) []string {
-	out := make([]string, 0, n)
-	for i := 1; i <= n; i++ {
-		out = append(out, limiter.Reason(i).String())
+// listenerReasons are the indexes into ListenerStats.Rejected (indexed by
+// Reason, and growing with it) that a Listener counts: every Reason but
+// NoReason and the two only request middlewares give.
+var listenerReasons = func() (idx []int) {
+	for i := 1; i < len(limiter.ListenerStats{}.Rejected); i++ {
+		if r := limiter.Reason(i); r != limiter.RequestRate && r != limiter.Concurrency {
+			idx = append(idx, i)
+		}
 	}
-	return out
-}
+	return idx
+}()
 
-// listenerReasons is sized from ListenerStats.Rejected, which is indexed by
-// Reason and grows with it.
-var listenerReasons = reasons(len(limiter.ListenerStats{}.Rejected) - 1)
+func listenerReasonNames() []string {
+	names := make([]string, len(listenerReasons))
+	for j, i := range listenerReasons {
+		names[j] = limiter.Reason(i).String()
+	}
+	return names
+}
 
 // Listener is the catalog for limiter.ListenerStats. Every connection the
 // inner listener returned is accepted or rejected for one reason.
@@ -66,7 +72,13 @@ var Listener = []Metric[limiter.ListenerStats]{
 	counter("listener", "connections_accepted", "Connections handed to the server.",
 		func(s limiter.ListenerStats) uint64 { return s.Accepted }),
 	labeled("listener", "connections_rejected", "Connections closed by the listener, by reason.", "reason",
-		listenerReasons, func(s limiter.ListenerStats) []uint64 { return s.Rejected[1:] }),
+		listenerReasonNames(), func(s limiter.ListenerStats) []uint64 {
+			out := make([]uint64, len(listenerReasons))
+			for j, i := range listenerReasons {
+				out[j] = s.Rejected[i]
+			}
+			return out
+		}),
 	gauge("listener", "connections_active", "Connections accepted and not yet closed.",
 		func(s limiter.ListenerStats) float64 { return float64(s.Active) }),
 	gauge("listener", "tracked_prefixes", "Source prefixes in the per-IP table.",

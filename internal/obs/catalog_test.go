@@ -82,7 +82,8 @@ func TestListenerReasonsAreReasonStrings(t *testing.T) {
 	assert.Equal(t, 7.0, got[limiter.IPConns.String()])
 	assert.Equal(t, 3.0, got[limiter.SlowClient.String()])
 	assert.NotContains(t, got, limiter.NoReason.String())
-	assert.Len(t, got, len(st.Rejected)-1)
+	assert.NotContains(t, got, limiter.RequestRate.String(), "a listener never rate-limits requests")
+	assert.Len(t, got, len(st.Rejected)-3)
 }
 
 func TestWriteText(t *testing.T) {
