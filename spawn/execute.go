@@ -102,7 +102,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 			// Nobody waits for a Go task's result: without a hook, the
 			// log is the only owner left. (Group.Wait returns a group
 			// task's panic, Handle.Wait a Submit task's.)
-			panics.Report(pe)
+			panics.ReportTo(s.cfg.logger, pe)
 		}
 		s.account(j, panicked, pe, pe)
 	}()

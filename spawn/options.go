@@ -3,6 +3,7 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -49,6 +50,7 @@ type config struct {
 	maxKeys       int
 	guard         *OverloadGuard
 	hooks         Hooks
+	logger        *slog.Logger // WithLogger; see log.go
 }
 
 func defaultConfig() config {

@@ -225,7 +225,7 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (limiter.Decisio
 
 	admit, probe := l.brk.admit(l.now)
 	if !admit {
-		return l.count(l.fallback(key)), errBreakerOpen
+		return l.logFallback(l.count(l.fallback(key)), errBreakerOpen)
 	}
 
 	d, err := l.eval(ctx, key)
@@ -246,7 +246,7 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (limiter.Decisio
 		}
 		l.errs.Add(1)
 		l.brk.failure(probe, l.now())
-		return l.count(l.fallback(key)), fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return l.logFallback(l.count(l.fallback(key)), fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
 	l.brk.success(probe)
 	if !d.Allowed && l.cache != nil {

@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/logsample"
 	"github.com/garrison-go/garrison/limiter"
 )
 
@@ -71,6 +73,8 @@ type options struct {
 	denyCache       int
 	breakerFailures int
 	breakerCooldown time.Duration
+	logger          *slog.Logger       // WithLogger; see log.go
+	logSample       *logsample.Sampler // WithLogger
 	maxKeyLen       int
 }
 
