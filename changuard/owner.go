@@ -97,9 +97,9 @@ func (o *Owner[T]) loop() {
 		if normal {
 			close(o.done)
 		} else {
-			// Only a function calling Goexit gets here: it ran, so it
-			// counts as completed, like one that returned or panicked.
-			o.completed.Add(1)
+			// Only a function calling Goexit gets here; run's own defer
+			// has counted it completed, like one that returned or
+			// panicked.
 			go o.loop()
 		}
 	}()
@@ -111,8 +111,10 @@ func (o *Owner[T]) loop() {
 			} else {
 				o.skipped.Add(1)
 			}
-		case j.run(o):
-			o.completed.Add(1)
+		default:
+			// run counts the job completed itself, before a Call's
+			// caller can see the result and read Stats.
+			j.run(o)
 		}
 	}
 	normal = true
@@ -130,6 +132,7 @@ func (f postJob[T]) run(o *Owner[T]) (ran bool) {
 			// Nobody waits for a Post: the log is its only owner.
 			panics.Report(pe)
 		}
+		o.completed.Add(1)
 	}()
 	// Set before f: a panic recovered above still returns true, since f
 	// ran.
@@ -175,6 +178,7 @@ func (c *callJob[T, R]) run(o *Owner[T]) (ran bool) {
 			o.panics.Add(1)
 			c.err = newPanicError("changuard: Call function", recover())
 		}
+		o.completed.Add(1)
 		blockhook.End(o, blockhook.Done)
 		c.finish()
 	}()

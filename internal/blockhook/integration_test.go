@@ -36,6 +36,9 @@ func reports(t *testing.T) func() []*lockorder.OrderError {
 func TestChanSendUnderLockTheReceiverNeeds(t *testing.T) {
 	got := reports(t)
 	var mu lockorder.Mutex
+	// A class of its own each run: a lock without one is reported once per
+	// acquisition site, so a second run (-count) would stay silent.
+	mu.SetClass(lockorder.NewClass(t.Name(), 0))
 	n := 0
 	ch, err := changuard.NewChan[int](1)
 	if err != nil {
@@ -76,6 +79,9 @@ func TestChanSendUnderLockTheReceiverNeeds(t *testing.T) {
 func TestSpawnerWaitUnderLockATaskNeeds(t *testing.T) {
 	got := reports(t)
 	var mu lockorder.Mutex
+	// A class of its own each run: a lock without one is reported once per
+	// acquisition site, so a second run (-count) would stay silent.
+	mu.SetClass(lockorder.NewClass(t.Name(), 0))
 	n := 0
 	s, err := spawn.New()
 	if err != nil {
@@ -113,6 +119,9 @@ func TestSpawnerWaitUnderLockATaskNeeds(t *testing.T) {
 func TestOwnerCallUnderLockTheFunctionNeeds(t *testing.T) {
 	got := reports(t)
 	var mu lockorder.Mutex
+	// A class of its own each run: a lock without one is reported once per
+	// acquisition site, so a second run (-count) would stay silent.
+	mu.SetClass(lockorder.NewClass(t.Name(), 0))
 	o, err := changuard.NewOwner(0, 4)
 	if err != nil {
 		t.Fatal(err)
