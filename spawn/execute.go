@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 
+	"github.com/garrison-go/garrison/internal/adaptive"
 	"github.com/garrison-go/garrison/internal/panics"
 )
 
@@ -18,6 +19,7 @@ const (
 	timedOut
 	canceledRunning // started, and its context ended before it returned
 	canceledQueued  // resolved without ever running
+	shedQueued      // dropped by queue-time shedding without running
 )
 
 // Who claimed a runner job: the worker that dequeued it, or a task that
@@ -80,11 +82,27 @@ func (s *Spawner) run(j *job, w *workerState) {
 	} else if ctx == nil {
 		ctx = s.valuesFor(j.ctx)
 	}
+	if j.enq == shedMark {
+		// After begin, so that a Handle canceled while queued stays
+		// Canceled; before anything else, so that a shed task never runs.
+		if cancel != nil {
+			cancel()
+		}
+		s.account(j, shedQueued, ErrQueueTimeout, ErrQueueTimeout)
+		return
+	}
+	var tok adaptive.Token
+	if s.lim != nil {
+		tok = s.lim.Begin()
+	}
 	s.started.Add(1)
 	returned := false
 	defer func() {
 		if returned {
 			return
+		}
+		if s.lim != nil {
+			s.lim.Release(tok, adaptive.Ignore)
 		}
 		// The task panicked, or called runtime.Goexit, in which case
 		// recover returns nil and this goroutine keeps unwinding after
@@ -137,6 +155,9 @@ func (s *Spawner) run(j *job, w *workerState) {
 	if cancel != nil {
 		cancel()
 	}
+	if s.lim != nil {
+		s.lim.Release(tok, adaptiveOutcome(oc, err))
+	}
 	s.account(j, oc, err, own)
 }
 
@@ -165,6 +186,8 @@ func (s *Spawner) account(j *job, oc outcome, err, own error) {
 		s.canceledRun.Add(1)
 	case canceledQueued:
 		s.canceledQueued.Add(1)
+	case shedQueued:
+		s.shed.Add(1)
 	}
 	if j.h != nil {
 		j.h.end(err)
@@ -183,7 +206,7 @@ func (s *Spawner) release(j *job) {
 		s.keys.release(j.key)
 	}
 	n := s.state.Add(-1) &^ closedBit
-	if n <= s.lowWater && s.roomWaiting.Load() > 0 && s.signalRoom() {
+	if n <= s.lowMark() && s.roomWaiting.Load() > 0 && s.signalRoom() {
 		// The woken caller was queued to run next on this processor,
 		// behind this worker, which may have a queue to drain first.
 		// Yield, so that it refills the queue while workers drain it.

@@ -25,7 +25,7 @@ func newSpawner(t testing.TB, opts ...spawn.Option) *spawn.Spawner {
 func assertAccounted(t testing.TB, s *spawn.Spawner) {
 	t.Helper()
 	st := s.Stats()
-	sum := st.Succeeded + st.Failed + st.Panicked + st.Rejected + st.Canceled + st.TimedOut + int64(st.Running) + int64(st.Queued)
+	sum := st.Succeeded + st.Failed + st.Panicked + st.Rejected + st.Canceled + st.TimedOut + st.Shed + int64(st.Running) + int64(st.Queued)
 	require.Equal(t, st.Submitted, sum, "accounting invariant broken: %+v", st)
 }
 

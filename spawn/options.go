@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/adaptive"
 	"golang.org/x/time/rate"
 )
 
@@ -49,6 +50,12 @@ type config struct {
 	maxKeys       int
 	guard         *OverloadGuard
 	hooks         Hooks
+	// maxSet: WithMaxConcurrent was given (else WithAdaptiveLimit's max
+	// becomes the hard cap).
+	maxSet      bool
+	adaptive    *adaptive.Config
+	queueTarget time.Duration
+	queueWindow time.Duration
 }
 
 func defaultConfig() config {
@@ -75,17 +82,18 @@ func WithMaxConcurrent(n int) Option {
 		if err := checkSize("WithMaxConcurrent", n, 1); err != nil {
 			return err
 		}
-		c.maxConcurrent = n
+		c.maxConcurrent, c.maxSet = n, true
 		return nil
 	}
 }
 
 // WithQueue sets how many admitted tasks may wait for a worker beyond the
 // running ones, 0 to 1<<22: at most MaxConcurrent+n tasks are admitted at
-// any moment, and they start in FIFO order. With 0 a task is admitted only
-// if it can start at once (hand-off). The queue is allocated up front, 56
+// any moment, and they start in FIFO order (newest first under a standing
+// queue with WithQueueTarget). With 0 a task is admitted only
+// if it can start at once (hand-off). The queue is allocated up front, 64
 // bytes per slot for MaxConcurrent+n slots rounded up to a power of two, so
-// New refuses a MaxConcurrent+n above 1<<20 (at most 56 MiB) with an error
+// New refuses a MaxConcurrent+n above 1<<20 (at most 64 MiB) with an error
 // that says so. The default is DefaultQueue.
 func WithQueue(n int) Option {
 	return func(c *config) error {

@@ -3,10 +3,10 @@ package spawn
 // Stats is a snapshot of a spawner's counters and gauges. Counters only
 // grow. Every task passed to Go, TryGo, GoKey or Submit is counted in
 // Submitted and ends in exactly one of Succeeded, Failed, Panicked,
-// Rejected, Canceled or TimedOut, so whenever the spawner is quiescent
-// (callers parked in Go may be waiting meanwhile)
+// Rejected, Canceled, TimedOut or Shed, so whenever the spawner is
+// quiescent (callers parked in Go may be waiting meanwhile)
 //
-//	Submitted == Succeeded+Failed+Panicked+Rejected+Canceled+TimedOut+Running+Queued
+//	Submitted == Succeeded+Failed+Panicked+Rejected+Canceled+TimedOut+Shed+Running+Queued
 //
 // The fields are read one by one without stopping the spawner, so a
 // snapshot taken while tasks come and go is only approximately consistent.
@@ -32,6 +32,14 @@ type Stats struct {
 	// TimedOut counts tasks still running when their WithTaskTimeout
 	// deadline passed, whatever they returned.
 	TimedOut int64
+	// Shed counts queued tasks dropped without running by queue-time
+	// shedding (WithQueueTarget), each resolved with ErrQueueTimeout.
+	Shed int64
+
+	// RejectedSheddable, RejectedNormal and RejectedCritical count, of
+	// Rejected, the tasks refused with ErrSaturated whose context carried
+	// that criticality (see Criticality); unmarked tasks are in none.
+	RejectedSheddable, RejectedNormal, RejectedCritical int64
 
 	// Running is the number of tasks running now (at most MaxConcurrent).
 	Running int
@@ -45,6 +53,13 @@ type Stats struct {
 	Workers int
 	// Overloaded is the overload guard's last verdict.
 	Overloaded bool
+	// LIFO reports that queue-time shedding sees a standing queue: the
+	// queue serves the newest task first and sheds stale ones.
+	LIFO bool
+	// LIFOSwitches counts the times LIFO began.
+	LIFOSwitches int64
+	// Adaptive is the WithAdaptiveLimit limit's state, zero without one.
+	Adaptive AdaptiveStats
 }
 
 // Stats returns a snapshot of s's counters and gauges (zero for a nil s).
@@ -61,6 +76,7 @@ func (s *Spawner) Stats() Stats {
 		Panicked:  s.panicked.Load(),
 		TimedOut:  s.timedOut.Load(),
 	}
+	st.Shed = s.shed.Load()
 	canceledRun := s.canceledRun.Load()
 	st.Canceled = canceledRun + s.canceledQueued.Load()
 	st.Rejected = s.rejected.Load()
@@ -80,5 +96,13 @@ func (s *Spawner) Stats() Stats {
 	if s.guard != nil {
 		st.Overloaded = s.guard.over.Load()
 	}
+	st.RejectedSheddable = s.rejectedLevel[0].Load()
+	st.RejectedNormal = s.rejectedLevel[1].Load()
+	st.RejectedCritical = s.rejectedLevel[2].Load()
+	if s.cd != nil {
+		st.LIFO = s.cd.overloaded.Load()
+		st.LIFOSwitches = s.cd.switches.Load()
+	}
+	st.Adaptive = s.adaptiveStats()
 	return st
 }

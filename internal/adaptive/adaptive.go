@@ -313,6 +313,15 @@ func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait t
 	}
 }
 
+// Begin admits one operation whatever the limit: for a caller that bounds
+// its concurrency by [Limit.Current] itself (spawn caps its workers at the
+// limit) and needs only the measurement. End it with [Limit.Release] as
+// any other.
+func (l *Limit) Begin() Token {
+	l.inflight.Add(1)
+	return l.admit()
+}
+
 func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	limit := l.limit.Load()
 	if lv < criticality.Critical {
@@ -322,6 +331,12 @@ func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 		l.inflight.Add(-1)
 		return Token{}, false
 	}
+	return l.admit(), true
+}
+
+// admit counts an operation already counted in flight and picks whether to
+// time it.
+func (l *Limit) admit() Token {
 	l.admitted.Add(1)
 	t := Token{ok: true}
 	// A per-thread random number picks the timed operations: a shared
@@ -329,7 +344,7 @@ func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	if rand.Uint64()&l.mask.Load() == 0 {
 		t.start = time.Now()
 	}
-	return t, true
+	return t
 }
 
 // Release ends an operation admitted by [Limit.Acquire]. Releasing a zero
