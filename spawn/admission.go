@@ -30,7 +30,8 @@ import (
 // reported); else, if its context ended before it returned, TimedOut (task
 // timeout) or Canceled (Shutdown giving up, or Handle.Cancel), whatever it
 // returned; else Failed or Succeeded by its error. Tasks dropped before
-// running are Canceled. Go reports no task error: use a Group to get the
+// running are Canceled, or Shed when queue-time shedding dropped them (see
+// WithQueueTarget). Go reports no task error: use a Group to get the
 // errors of a batch back, or Submit for one task's result.
 //
 // The task's context carries ctx's values (request ids, trace spans) but

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"time"
 
-	"github.com/garrison-go/garrison/internal/adaptive"
 	"github.com/garrison-go/garrison/internal/panics"
 )
 
@@ -91,9 +91,11 @@ func (s *Spawner) run(j *job, w *workerState) {
 		s.account(j, shedQueued, ErrQueueTimeout, ErrQueueTimeout)
 		return
 	}
-	var tok adaptive.Token
-	if s.lim != nil {
-		tok = s.lim.Begin()
+	// The adaptive limit times one task in 16, and costs the others a
+	// random number: the worker cap, not the limit, bounds concurrency.
+	var start time.Time
+	if s.lim != nil && s.lim.Timed() {
+		start = time.Now()
 	}
 	s.started.Add(1)
 	returned := false
@@ -101,9 +103,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 		if returned {
 			return
 		}
-		if s.lim != nil {
-			s.lim.Release(tok, adaptive.Ignore)
-		}
+
 		// The task panicked, or called runtime.Goexit, in which case
 		// recover returns nil and this goroutine keeps unwinding after
 		// this function (worker's deferred function replaces it).
@@ -156,7 +156,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 		cancel()
 	}
 	if s.lim != nil {
-		s.lim.Release(tok, adaptiveOutcome(oc, err))
+		s.observe(start, oc, err)
 	}
 	s.account(j, oc, err, own)
 }

@@ -76,7 +76,9 @@ func checkSize(name string, n, lowest int) error {
 
 // WithMaxConcurrent sets the hard cap on tasks running at once, 1 to 1<<22.
 // No more than n tasks ever run concurrently, and no more than n worker
-// goroutines exist. The default is DefaultMaxConcurrent.
+// goroutines exist. The default is DefaultMaxConcurrent. With
+// WithAdaptiveLimit, n is the hard cap above the moving limit (and its max
+// may not exceed n).
 func WithMaxConcurrent(n int) Option {
 	return func(c *config) error {
 		if err := checkSize("WithMaxConcurrent", n, 1); err != nil {

@@ -56,6 +56,7 @@ type codel struct {
 	firstAbove atomic.Int64
 	overloaded atomic.Bool
 	switches   atomic.Int64 // times overload (LIFO) began
+	delay      atomic.Int64 // the oldest queued job's age at the last take, ns
 
 	n     atomic.Int64 // jobs in stack[lo:]
 	mu    sync.Mutex   // guards stack and lo
@@ -167,6 +168,9 @@ func (c *codel) mark(j *job, now int64) {
 // (the half keeps overload on while shedding holds the oldest just under
 // target); below target alone resets the interval.
 func (c *codel) observe(now, oldest int64) {
+	if c.delay.Load() != oldest {
+		c.delay.Store(oldest)
+	}
 	switch {
 	case oldest <= c.target:
 		if c.firstAbove.Load() != 0 {
@@ -189,6 +193,9 @@ func (c *codel) observe(now, oldest int64) {
 // idle is called when a worker found the queue empty: a queue that
 // empties is not standing.
 func (c *codel) idle() {
+	if c.delay.Load() != 0 {
+		c.delay.Store(0)
+	}
 	if c.firstAbove.Load() != 0 {
 		c.firstAbove.Store(0)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -167,4 +168,109 @@ func TestQueueTargetOptionErrors(t *testing.T) {
 		_, err := spawn.New(spawn.WithQueueTarget(c[0], c[1]))
 		require.Error(t, err, "%v", c)
 	}
+}
+
+// TestStressOverloadControl runs every entry point against a spawner with
+// an adaptive limit, queue-time shedding and mixed criticalities, under
+// more load than it serves, with cancellations and timeouts, and checks
+// that every task ends in exactly one accounted state and every handle
+// resolves with a classified error.
+func TestStressOverloadControl(t *testing.T) {
+	ops := 400
+	if testing.Short() {
+		ops = 100
+	}
+	var dones, admitted atomic.Int64
+	s, err := spawn.New(
+		spawn.WithAdaptiveLimit(1, 8),
+		spawn.WithQueue(16),
+		spawn.WithMaxWaiters(8),
+		spawn.WithQueueTarget(200*time.Microsecond, time.Millisecond),
+		spawn.WithTaskTimeout(2*time.Millisecond),
+		spawn.WithHooks(spawn.Hooks{OnDone: func(error) { dones.Add(1) }}),
+	)
+	require.NoError(t, err)
+	levels := []spawn.Criticality{spawn.Sheddable, spawn.Normal, spawn.Critical}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range ops {
+				ctx := spawn.WithCriticality(context.Background(), levels[(w+i)%3])
+				task := func(ctx context.Context) error {
+					switch i % 5 {
+					case 0:
+						<-ctx.Done() // times out
+						return ctx.Err()
+					case 1:
+						return errors.New("failed")
+					default:
+						time.Sleep(time.Duration(i%3) * 100 * time.Microsecond)
+						return nil
+					}
+				}
+				switch i % 3 {
+				case 0:
+					if s.Go(ctx, task) == nil {
+						admitted.Add(1)
+					}
+				case 1:
+					if s.TryGo(task) == nil {
+						admitted.Add(1)
+					}
+				default:
+					h, err := spawn.Submit(ctx, s, func(ctx context.Context) (int, error) { return i, task(ctx) })
+					if err != nil {
+						require.ErrorIs(t, err, spawn.ErrSaturated)
+						continue
+					}
+					admitted.Add(1)
+					if i%7 == 0 {
+						h.Cancel()
+					}
+					_, err = h.Wait(context.Background())
+					if err != nil && !errors.Is(err, spawn.ErrQueueTimeout) && !errors.Is(err, context.Canceled) &&
+						!errors.Is(err, context.DeadlineExceeded) && err.Error() != "failed" {
+						t.Errorf("unclassified handle error %v", err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, s.Shutdown(context.Background()))
+	st := s.Stats()
+	assertAccounted(t, s)
+	require.Equal(t, admitted.Load(), dones.Load(), "OnDone once per admitted task")
+	require.Equal(t, admitted.Load(), st.Submitted-st.Rejected)
+	require.Zero(t, st.Running+st.Queued)
+	t.Logf("%+v", st)
+}
+
+// TestLoad: Load follows the queue's fill and its delay over the target.
+func TestLoad(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSpawner(t, spawn.WithMaxConcurrent(1), spawn.WithQueue(4),
+			spawn.WithQueueTarget(10*time.Millisecond, 100*time.Millisecond))
+		require.Zero(t, s.Load())
+		gate1, gate2 := make(chan struct{}), make(chan struct{})
+		require.NoError(t, s.TryGo(func(context.Context) error { <-gate1; return nil }))
+		synctest.Wait()
+		require.Zero(t, s.Load(), "running at the cap with an empty queue is not overload")
+		block := func(context.Context) error { <-gate2; return nil }
+		require.NoError(t, s.TryGo(block))
+		require.NoError(t, s.TryGo(block))
+		require.InDelta(t, 0.5, s.Load(), 1e-9)
+		time.Sleep(30 * time.Millisecond)
+		close(gate1)
+		synctest.Wait()
+		// The worker took the second task after it waited 30 ms, three
+		// targets; the third is still queued.
+		require.InDelta(t, 3, s.Load(), 1e-9)
+		close(gate2)
+		require.NoError(t, s.Wait(context.Background()))
+		synctest.Wait()
+		require.Zero(t, s.Load(), "an emptied queue resets the delay")
+		var nilSpawner *spawn.Spawner
+		require.Zero(t, nilSpawner.Load())
+	})
 }

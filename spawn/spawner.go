@@ -59,10 +59,11 @@ type cacheLine [64]byte
 
 // Spawner runs tasks on a bounded set of reused worker goroutines: it is
 // what a service uses instead of a bare go statement. Tasks are admitted up
-// to MaxConcurrent running plus Queue waiting; beyond that Go waits (bounded
-// by its ctx and by MaxWaiters) and TryGo refuses. Workers exist only while
-// there is work: an idle spawner holds no goroutine after twice its idle
-// timeout (see WithIdleTimeout).
+// to MaxConcurrent running (or the limit of WithAdaptiveLimit) plus Queue
+// waiting, less a reserve for more critical work (see Criticality); beyond
+// that Go waits (bounded by its ctx and by MaxWaiters) and TryGo refuses.
+// Workers exist only while there is work: an idle spawner holds no
+// goroutine after twice its idle timeout (see WithIdleTimeout).
 //
 // A Spawner must be created with New. All methods are safe for concurrent
 // use.

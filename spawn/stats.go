@@ -106,3 +106,29 @@ func (s *Spawner) Stats() Stats {
 	st.Adaptive = s.adaptiveStats()
 	return st
 }
+
+// Load is how close to overload the spawner is, shaped as the Load of a
+// limiter.LoadProbe so that a service can feed its readiness check with
+// it: 0 when idle, 1 at saturation, more beyond. It is the largest of the
+// queued tasks over Queue, and with WithQueueTarget the queue delay (the
+// oldest queued task's wait, as last seen by a worker) over the target;
+// with no queue, running tasks over the running cap (the adaptive limit or
+// MaxConcurrent). Running at the cap with an empty queue is not overload:
+// the queue is what fills when work arrives faster than it is served. Load
+// never blocks and allocates nothing; it returns 0 for a nil s.
+func (s *Spawner) Load() float64 {
+	if s == nil {
+		return 0
+	}
+	st := s.Stats()
+	var load float64
+	if s.queueCap > 0 {
+		load = float64(st.Queued) / float64(s.queueCap)
+	} else {
+		load = float64(st.Running) / float64(max(s.runCap(), 1))
+	}
+	if s.cd != nil {
+		load = max(load, float64(s.cd.delay.Load())/float64(s.cd.target))
+	}
+	return load
+}

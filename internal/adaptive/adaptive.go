@@ -313,13 +313,20 @@ func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait t
 	}
 }
 
-// Begin admits one operation whatever the limit: for a caller that bounds
-// its concurrency by [Limit.Current] itself (spawn caps its workers at the
-// limit) and needs only the measurement. End it with [Limit.Release] as
-// any other.
-func (l *Limit) Begin() Token {
-	l.inflight.Add(1)
-	return l.admit()
+// Timed reports whether the caller of [Limit.Observe] should time its next
+// operation: one in SampleEvery, or every one during slow start and
+// probes. It costs a per-thread random number and an atomic load.
+func (l *Limit) Timed() bool { return rand.Uint64()&l.mask.Load() == 0 }
+
+// Observe ends an operation that the caller admitted and timed itself: for
+// a caller that bounds its concurrency by [Limit.Current] on its own (spawn
+// caps its workers at the limit) and so needs only the measurement, at no
+// atomic operation per untimed operation. start is when the operation
+// began if [Limit.Timed] said to time it, else zero; inflight is how many
+// operations ran beside it. Such operations are in neither InFlight nor
+// Admitted of [Stats].
+func (l *Limit) Observe(start time.Time, o Outcome, inflight int) {
+	l.sample(start, o, int64(inflight))
 }
 
 func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
@@ -331,20 +338,14 @@ func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 		l.inflight.Add(-1)
 		return Token{}, false
 	}
-	return l.admit(), true
-}
-
-// admit counts an operation already counted in flight and picks whether to
-// time it.
-func (l *Limit) admit() Token {
 	l.admitted.Add(1)
 	t := Token{ok: true}
 	// A per-thread random number picks the timed operations: a shared
 	// sequence counter would be one more contended cache line.
-	if rand.Uint64()&l.mask.Load() == 0 {
+	if l.Timed() {
 		t.start = time.Now()
 	}
-	return t
+	return t, true
 }
 
 // Release ends an operation admitted by [Limit.Acquire]. Releasing a zero
@@ -361,18 +362,24 @@ func (l *Limit) Release(t Token, o Outcome) {
 		default:
 		}
 	}
+	l.sample(t.start, o, n)
+}
+
+// sample feeds one ended operation to the estimator; n is the number in
+// flight while it was.
+func (l *Limit) sample(start time.Time, o Outcome, n int64) {
 	if o == Dropped {
 		l.dropped.Add(1)
 	}
-	if o == Ignore || (t.start.IsZero() && o != Dropped) {
+	if o == Ignore || (start.IsZero() && o != Dropped) {
 		return
 	}
 	var rtt time.Duration
-	if !t.start.IsZero() {
-		rtt = time.Since(t.start)
+	if !start.IsZero() {
+		rtt = time.Since(start)
 	}
 	l.mu.Lock()
-	if next, changed := l.est.observe(t.start, rtt, o == Dropped, n); changed {
+	if next, changed := l.est.observe(start, rtt, o == Dropped, n); changed {
 		l.limit.Store(next)
 	}
 	l.mask.Store(l.est.mask())

@@ -447,3 +447,25 @@ func TestAcquireWaitSmoothsABurst(t *testing.T) {
 		}
 	})
 }
+
+// TestObserveMeasuresOnly: operations ended by Observe move the limit as
+// released ones do (a drop backs off) without counting in flight.
+func TestObserveMeasuresOnly(t *testing.T) {
+	l, err := New(Config{Min: 1, Max: 100, Initial: 50, MinWindow: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Timed() {
+		t.Fatal("slow start must time every operation")
+	}
+	l.Observe(time.Time{}, Dropped, 10)
+	st := l.Stats()
+	if st.InFlight != 0 || st.Admitted != 0 || st.Dropped != 1 || st.Limit != 45 {
+		t.Fatalf("%+v", st)
+	}
+	l.Observe(time.Time{}, Success, 10) // untimed: no sample
+	l.Observe(time.Now(), Ignore, 10)
+	if st2 := l.Stats(); st2.Windows != st.Windows {
+		t.Fatalf("an untimed or ignored operation closed a window: %+v", st2)
+	}
+}
