@@ -38,7 +38,7 @@ func AdaptiveInitial(n int) AdaptiveOption {
 // and shrinks in proportion when they slow down (a saturated dependency,
 // a contended lock). It is the algorithm of limiter's AdaptiveLimiter (the
 // gradient rule of Netflix's concurrency-limits and Envoy's adaptive
-// concurrency filter, or AIMD with [AdaptiveAIMD]), timing one task in 16
+// concurrency filter, or AIMD with [AdaptiveAIMD]), timing one task in 32
 // from its start to its return (every task during slow start and baseline
 // probes); time spent queued does not count. A task
 // whose error matches context.DeadlineExceeded or [ErrTaskTimeout] counts
@@ -58,10 +58,10 @@ func AdaptiveInitial(n int) AdaptiveOption {
 // are in [Stats].Adaptive.
 func WithAdaptiveLimit(min, max int, opts ...AdaptiveOption) Option {
 	return func(c *config) error {
-		// One task in 16 is timed, where limiter times one request in 8:
+		// One task in 32 is timed, where limiter times one request in 8:
 		// tasks are cheaper and more numerous than requests, and a clock
 		// read costs 90-150 ns on a virtual machine's kvm-clock.
-		cfg := adaptive.Config{Min: min, Max: max, SampleEvery: 16}
+		cfg := adaptive.Config{Min: min, Max: max, SampleEvery: 32}
 		for i, opt := range opts {
 			if opt == nil {
 				return fmt.Errorf("spawn: WithAdaptiveLimit: option %d is nil", i)

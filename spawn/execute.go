@@ -91,7 +91,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 		s.account(j, shedQueued, ErrQueueTimeout, ErrQueueTimeout)
 		return
 	}
-	// The adaptive limit times one task in 16, and costs the others a
+	// The adaptive limit times one task in 32, and costs the others a
 	// random number: the worker cap, not the limit, bounds concurrency.
 	var start time.Time
 	if s.lim != nil && s.lim.Timed() {

@@ -14,12 +14,14 @@ import (
 // submitted with Go and awaited with Wait, a static spawner, one with
 // WithAdaptiveLimit and one with WithAdaptiveLimit plus WithQueueTarget,
 // timing each block, so that all three see the same machine load (the
-// ratio of two separate benchmarks drifts with a shared machine's speed).
+// ratio of two separate benchmarks drifts with a shared machine's speed),
+// in alternating order.
 //
 // The adaptive limit is pinned (min = max = the static cap) so that the
 // three run the same concurrency and the difference is the cost of the
-// path alone: the limit's admission, one in eight tasks timed, the worker
-// cap check, and with a queue target a timestamp per queued task. With
+// path alone: the limit's loads at admission, one task in 32 timed, the
+// worker cap check, and with a queue target two clock reads per queued
+// task. With
 // cap=GOMAXPROCS most tasks go through the queue; with cap=1000 most are
 // handed to a worker. It reports ns per task of each and the extra ns per
 // task of each control over the static path.
@@ -53,7 +55,15 @@ func BenchmarkAdmissionPaired(b *testing.B) {
 			var total [3]time.Duration
 			b.ResetTimer()
 			for n := 0; n < b.N; n += block {
-				for i, s := range spawners {
+				for k := range spawners {
+					// Every other block in reverse order: a spawner
+					// that runs right after another's workers went idle
+					// pays for it, and each must pay as often.
+					i := k
+					if n/block%2 == 1 {
+						i = len(spawners) - 1 - k
+					}
+					s := spawners[i]
 					start := time.Now()
 					for range block {
 						if err := s.Go(ctx, f); err != nil {

@@ -154,11 +154,18 @@ func (c *Config) validate() error {
 // operation while fewer than the current limit are in flight; every admitted
 // operation must be ended by exactly one [Limit.Release].
 type Limit struct {
-	inflight atomic.Int64
-	limit    atomic.Int64
+	// limit and mask are read by every admission and written once per
+	// window at most: they have a cache line of their own, so that the
+	// writes of in-flight counting and of the lock do not evict it from
+	// every reader's cache.
+	limit atomic.Int64
 	// mask selects the timed operations: SampleEvery-1, or 0 (time every
 	// operation) during a probe.
 	mask atomic.Uint64
+	_    [48]byte
+
+	inflight atomic.Int64
+	_        [56]byte
 
 	mu  sync.Mutex // guards est
 	est estimator
@@ -382,7 +389,9 @@ func (l *Limit) sample(start time.Time, o Outcome, n int64) {
 	if next, changed := l.est.observe(start, rtt, o == Dropped, n); changed {
 		l.limit.Store(next)
 	}
-	l.mask.Store(l.est.mask())
+	if m := l.est.mask(); m != l.mask.Load() {
+		l.mask.Store(m)
+	}
 	l.mu.Unlock()
 }
 

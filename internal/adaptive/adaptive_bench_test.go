@@ -38,9 +38,9 @@ func BenchmarkAdmission(b *testing.B) {
 		})
 	})
 	// Observe is spawn's path: the worker cap bounds concurrency, the
-	// limit only measures one operation in 16, as spawn does.
+	// limit only measures one operation in 32, as spawn does.
 	b.Run("observe", func(b *testing.B) {
-		l, err := New(Config{Min: 1 << 20, Max: 1 << 20, SampleEvery: 16})
+		l, err := New(Config{Min: 1 << 20, Max: 1 << 20, SampleEvery: 32})
 		if err != nil {
 			b.Fatal(err)
 		}
