@@ -13,7 +13,7 @@ import (
 // carries.
 //
 // A task's criticality is read from the context it is submitted with (Go,
-// GoKey, Submit), only when the spawner is at least three quarters full:
+// GoKey, Submit; a Group's tasks from the Group's context), only when the spawner is at least three quarters full:
 // work marked [Sheddable] may fill 75 % of the spawner's capacity (running
 // tasks plus queue), [Normal] 90 %, [Critical] all of it, so that critical
 // work keeps a reserved tenth and sheddable work is refused while a quarter

@@ -274,3 +274,45 @@ func TestLoad(t *testing.T) {
 		require.Zero(t, nilSpawner.Load())
 	})
 }
+
+// TestQueueTargetCloseDrainsLIFO: Close during overload resolves the tasks
+// of both parts of the queue (the FIFO ring and the LIFO stack) with
+// ErrShutdown, none is lost.
+func TestQueueTargetCloseDrainsLIFO(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, err := spawn.New(spawn.WithMaxConcurrent(1), spawn.WithQueue(400),
+			spawn.WithQueueTarget(shedTarget, shedInterval))
+		require.NoError(t, err)
+		var handles []*spawn.Handle[int]
+		work := func(ctx context.Context) (int, error) {
+			select {
+			case <-time.After(taskTime):
+			case <-ctx.Done():
+			}
+			return 0, nil
+		}
+		for ms := 0; ms < 300; ms++ {
+			for range 2 {
+				if h, err := spawn.TrySubmit(s, work); err == nil {
+					handles = append(handles, h)
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		synctest.Wait()
+		st := s.Stats()
+		require.True(t, st.LIFO)
+		require.Positive(t, st.Queued)
+		require.NoError(t, s.Close())
+		var shutdown int
+		for _, h := range handles {
+			if _, err := h.Wait(context.Background()); errors.Is(err, spawn.ErrShutdown) {
+				shutdown++
+			}
+		}
+		require.Equal(t, st.Queued+st.Running, shutdown, "Close resolves the queued tasks and cancels the running one")
+		require.NoError(t, s.Shutdown(context.Background()))
+		assertAccounted(t, s)
+		require.Zero(t, s.Stats().Queued)
+	})
+}
