@@ -411,6 +411,13 @@ func (e *estimator) observe(start time.Time, rtt time.Duration, dropped bool, in
 // probeSample counts only operations admitted after the probe began: those
 // admitted before ran beside the old queue and would hide the baseline.
 func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool) {
+	if time.Since(e.probeStart) > e.probeTimeout() {
+		// Overdue: too few operations finish at Min (slow ones, or a
+		// caller that never refuses, as spawn's workers do not, so that
+		// refuse never runs). End it with what it has.
+		e.endProbe()
+		return
+	}
 	if dropped || rtt <= 0 || !start.After(e.probeStart) {
 		return
 	}

@@ -469,3 +469,29 @@ func TestObserveMeasuresOnly(t *testing.T) {
 		t.Fatalf("an untimed or ignored operation closed a window: %+v", st2)
 	}
 }
+
+// TestOverdueProbeEndsOnObserve: a probe that cannot gather its samples
+// ends at its timeout on the next measured operation, with no refusal to
+// end it (spawn never calls Acquire).
+func TestOverdueProbeEndsOnObserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(Config{Min: 1, Max: 10, Initial: 10, MinWindow: 1, SampleEvery: 1, ProbeInterval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		start := time.Now()
+		time.Sleep(time.Millisecond)
+		for range 5 { // a window (limit/2 samples) closes after ProbeInterval: probe
+			l.Observe(start, Success, 10)
+		}
+		if st := l.Stats(); !st.Probing || st.Limit != 1 {
+			t.Fatalf("no probe started: %+v", st)
+		}
+		time.Sleep(10 * time.Second) // beyond any probe timeout
+		l.Observe(start, Success, 1) // admitted before the probe: no sample
+		if st := l.Stats(); st.Probing || st.Limit != 10 {
+			t.Fatalf("overdue probe still pins the limit: %+v", st)
+		}
+	})
+}
