@@ -227,7 +227,8 @@ type Hooks struct {
 	OnPanic func(*PanicError)
 	// OnDone is called once for every admitted task when it ends, with nil
 	// if it succeeded and otherwise the error that Stats classified
-	// (a *PanicError, a timeout, a cancellation or the task's own error).
+	// (a *PanicError, a timeout, a cancellation, ErrQueueTimeout for a
+	// task shed from the queue, or the task's own error).
 	OnDone func(err error)
 }
 
