@@ -115,7 +115,10 @@ func (s *Spawner) Stats() Stats {
 // with no queue, running tasks over the running cap (the adaptive limit or
 // MaxConcurrent). Running at the cap with an empty queue is not overload:
 // the queue is what fills when work arrives faster than it is served. Load
-// never blocks and allocates nothing; it returns 0 for a nil s.
+// never blocks and allocates nothing; it returns 0 for a nil s. A service
+// passes it as is:
+//
+//	limiter.LoadProbe{Name: "spawn", Load: s.Load}
 func (s *Spawner) Load() float64 {
 	if s == nil {
 		return 0
