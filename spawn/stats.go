@@ -62,30 +62,29 @@ type Stats struct {
 	Adaptive AdaptiveStats
 }
 
+// ends reads the end counters, then the admitted count and the starts: what
+// ends tasks before what starts them, so that the derived running gauge is
+// never negative.
+func (s *Spawner) ends() (succeeded, failed, panicked, timedOut, canceled, started, running, pending int64) {
+	succeeded, failed, panicked, timedOut = s.succeeded.Load(), s.failed.Load(), s.panicked.Load(), s.timedOut.Load()
+	canceledRun := s.canceledRun.Load()
+	canceled = canceledRun + s.canceledQueued.Load()
+	pending = s.pending()
+	started = s.started.Load()
+	running = started - (succeeded + failed + panicked + timedOut + canceledRun)
+	return succeeded, failed, panicked, timedOut, canceled, started, min(max(running, 0), pending), pending
+}
+
 // Stats returns a snapshot of s's counters and gauges (zero for a nil s).
 // It does not block.
 func (s *Spawner) Stats() Stats {
 	if s == nil {
 		return Stats{}
 	}
-	// Read what ends tasks before what starts them, so that the derived
-	// gauges (Running, Queued) are never negative.
-	st := Stats{
-		Succeeded: s.succeeded.Load(),
-		Failed:    s.failed.Load(),
-		Panicked:  s.panicked.Load(),
-		TimedOut:  s.timedOut.Load(),
-	}
-	st.Shed = s.shed.Load()
-	canceledRun := s.canceledRun.Load()
-	st.Canceled = canceledRun + s.canceledQueued.Load()
-	st.Rejected = s.rejected.Load()
-	pending := s.pending()
-	st.Started = s.started.Load()
+	st := Stats{Shed: s.shed.Load(), Rejected: s.rejected.Load()}
+	var running, pending int64
+	st.Succeeded, st.Failed, st.Panicked, st.TimedOut, st.Canceled, st.Started, running, pending = s.ends()
 	st.Submitted = s.submitted.Load()
-
-	running := st.Started - (st.Succeeded + st.Failed + st.Panicked + st.TimedOut + canceledRun)
-	running = min(max(running, 0), pending)
 	st.Running = int(running)
 	st.Queued = int(pending - running)
 	st.Waiting = int(s.waiting.Load())
@@ -123,12 +122,12 @@ func (s *Spawner) Load() float64 {
 	if s == nil {
 		return 0
 	}
-	st := s.Stats()
+	_, _, _, _, _, _, running, pending := s.ends()
 	var load float64
 	if s.queueCap > 0 {
-		load = float64(st.Queued) / float64(s.queueCap)
+		load = float64(pending-running) / float64(s.queueCap)
 	} else {
-		load = float64(st.Running) / float64(max(s.runCap(), 1))
+		load = float64(running) / float64(max(s.runCap(), 1))
 	}
 	if s.cd != nil {
 		load = max(load, float64(s.cd.delay.Load())/float64(s.cd.target))
