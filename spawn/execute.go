@@ -103,7 +103,6 @@ func (s *Spawner) run(j *job, w *workerState) {
 		if returned {
 			return
 		}
-
 		// The task panicked, or called runtime.Goexit, in which case
 		// recover returns nil and this goroutine keeps unwinding after
 		// this function (worker's deferred function replaces it).
