@@ -37,10 +37,16 @@ func FuzzChanModel(f *testing.F) {
 			switch op % 6 {
 			case 0, 1:
 				var err error
-				if op%6 == 0 {
+				// A Send that would block gets a ctx already done, which
+				// fails it at once; the others get one that never ends.
+				blocks := op%6 == 1 && policy == Block && !closed && len(model) >= capacity
+				switch {
+				case op%6 == 0:
 					err = c.TrySend(v)
-				} else {
+				case blocks:
 					err = c.Send(done, v)
+				default:
+					err = c.Send(context.Background(), v)
 				}
 				var ce *ClosedError[int]
 				switch {
@@ -55,6 +61,11 @@ func FuzzChanModel(f *testing.F) {
 					}
 					model = append(model, v)
 					want.Sent++
+				case blocks:
+					if !errors.Is(err, context.Canceled) {
+						t.Fatalf("op %d: want ctx error, got %v", i, err)
+					}
+					want.Canceled++
 				default:
 					want.FullEvents++
 					switch {
@@ -63,11 +74,6 @@ func FuzzChanModel(f *testing.F) {
 							t.Fatalf("op %d: want ErrFull, got %v", i, err)
 						}
 						want.Rejected++
-					case policy == Block:
-						if !errors.Is(err, context.Canceled) {
-							t.Fatalf("op %d: want ctx error, got %v", i, err)
-						}
-						want.Canceled++
 					case policy == DropOldest:
 						if err != nil {
 							t.Fatal(err)
@@ -86,7 +92,13 @@ func FuzzChanModel(f *testing.F) {
 					}
 				}
 			case 2:
-				got, err := c.Recv(done)
+				// As for Send: a ctx already done only where Recv would
+				// block, since it fails Recv at once.
+				rctx := context.Background()
+				if len(model) == 0 && !closed {
+					rctx = done
+				}
+				got, err := c.Recv(rctx)
 				switch {
 				case len(model) > 0:
 					if err != nil || got != model[0] {
@@ -113,7 +125,7 @@ func FuzzChanModel(f *testing.F) {
 					want.Received++
 				}
 			case 4:
-				if c.Close() == closed {
+				if (c.Close() == nil) == closed {
 					t.Fatalf("op %d: Close reported %v twice", i, !closed)
 				}
 				closed = true

@@ -49,8 +49,8 @@ func TestChanFIFOAndCloseSemantics(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, v)
 
-	assert.True(t, c.Close())
-	assert.False(t, c.Close(), "second Close reports false")
+	assert.NoError(t, c.Close())
+	assert.ErrorIs(t, c.Close(), ErrClosed, "second Close reports ErrClosed")
 
 	err = c.Send(ctx, 7)
 	var ce *ClosedError[int]
@@ -251,7 +251,7 @@ func TestChanCloseReleasesBlockedSenders(t *testing.T) {
 		}
 		synctest.Wait()
 		assert.Equal(t, 3, c.Stats().BlockedSenders)
-		assert.True(t, c.Close())
+		assert.NoError(t, c.Close())
 		got := map[int]bool{}
 		for range 3 {
 			var ce *ClosedError[int]
@@ -293,6 +293,9 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 		onDrop = nil
 	}
 	c := mustChan(t, 16, WithOverflow(p, onDrop))
+	if round%2 == 1 {
+		c.stripes, c.mask = make([]stripe, 8), 7
+	}
 
 	var accepted, returned, rejected, received, drainedInside atomic.Int64
 	var sendWG, recvWG sync.WaitGroup
@@ -327,7 +330,7 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 					t.Errorf("unexpected Send error %v", err)
 				}
 				if sentSoFar.Add(1) == int64(closeAt) || (s == 0 && i == perSender/2) {
-					if c.Close() {
+					if c.Close() == nil {
 						closers.Add(1)
 					}
 				}
@@ -374,7 +377,7 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 		})
 	}
 	sendWG.Wait()
-	if c.Close() {
+	if c.Close() == nil {
 		closers.Add(1)
 	}
 	recvWG.Wait()
@@ -405,13 +408,16 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 
 func TestChanSentCounterWraps(t *testing.T) {
 	c := mustChan[int](t, 4)
+	// One stripe, so that every send below counts on the one set up here.
+	c.stripes, c.mask = c.stripes[:1], 0
+	st := &c.stripes[0]
 	// Start the packed low half of Sent just below a wrap, as if 2^33-3
 	// values had been sent, then jump it to just below the next two half
-	// crossings, leaving sentHalves to the code each time. sentCount makes
+	// crossings, leaving halves to the code each time. sentCount makes
 	// up for one missed bump of sentHalves, so only crossings that pile up
 	// show a missed one.
-	c.state.Store((1<<32 - 3) << 32)
-	c.sentHalves.Store(3)
+	st.state.Store((1<<32 - 3) << 32)
+	st.halves.Store(3)
 	want := uint64(1<<33 - 3)
 	require.Equal(t, want, c.Stats().Sent)
 	for _, next := range []uint64{1<<31 - 2, 1<<32 - 2, 0} {
@@ -422,15 +428,15 @@ func TestChanSentCounterWraps(t *testing.T) {
 			require.Equal(t, want, c.Stats().Sent, "after crossing to %#x", want)
 		}
 		if next != 0 {
-			c.state.Store(next << 32)
+			st.state.Store(next << 32)
 			want = want>>32<<32 | next
 			require.Equal(t, want, c.Stats().Sent)
 		}
 	}
 	// Crossings at 2^33, 2^33+2^31 and 3*2^32.
-	assert.Equal(t, uint64(6), c.sentHalves.Load())
+	assert.Equal(t, uint64(6), st.halves.Load())
 	assert.Equal(t, uint64(3<<32+4), want)
-	assert.True(t, c.Close())
+	assert.NoError(t, c.Close())
 	_, ok := <-c.RecvChan()
 	assert.False(t, ok, "Close sees no sender in flight despite the Sent bits")
 }
@@ -453,4 +459,113 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	}), "Guarded")
 	s := NewSnapshot([2]int{})
 	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = s.Load() }), "Snapshot.Load")
+}
+
+// TestNewChanBoundsCapacity used to crash the process (makechan: size out
+// of range) or allocate the whole buffer up front.
+func TestNewChanBoundsCapacity(t *testing.T) {
+	_, err := NewChan[int](1 << 40)
+	require.ErrorIs(t, err, ErrInvalidCapacity)
+	assert.ErrorContains(t, err, "MaxCapacity")
+	_, err = NewChan[[1 << 10]byte](MaxCapacity)
+	require.ErrorIs(t, err, ErrInvalidCapacity)
+	assert.ErrorContains(t, err, "MaxBufferBytes")
+	_, err = NewChan[int](0)
+	require.ErrorIs(t, err, ErrInvalidCapacity)
+	c, err := NewChan[struct{}](MaxCapacity)
+	require.NoError(t, err, "zero-size values take no buffer memory")
+	assert.Equal(t, MaxCapacity, c.Cap())
+}
+
+// TestChanNilContext: a nil ctx used to panic inside Send after the sender
+// was counted in flight, so Close never closed the data channel and Drain
+// hung. It is now an error, with no effect on the Chan.
+func TestChanNilContext(t *testing.T) {
+	c := mustChan[int](t, 1)
+	require.NoError(t, c.TrySend(1))
+	//lint:ignore SA1012 a nil ctx is the input under test
+	err := c.Send(nil, 2) //nolint:staticcheck
+	require.ErrorIs(t, err, ErrNilContext)
+	//lint:ignore SA1012 a nil ctx is the input under test
+	_, err = c.Recv(nil) //nolint:staticcheck
+	require.ErrorIs(t, err, ErrNilContext)
+	require.NoError(t, c.Close())
+	assert.Equal(t, []int{1}, c.Drain(), "Drain returns, the data channel was closed")
+	_, ok := <-c.RecvChan()
+	assert.False(t, ok)
+	s := c.Stats()
+	assert.Equal(t, uint64(1), s.Canceled, "the nil-ctx Send handed its value back")
+	assert.Equal(t, uint64(1), s.Sent)
+}
+
+// TestChanDoneContextFailsAtOnce: a ctx already done fails Send and Recv
+// at once even with room or a value buffered (the rule of internal/ctxerr);
+// Send used to succeed.
+func TestChanDoneContextFailsAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	why := errors.New("client went away")
+	cancel(why)
+	c := mustChan[int](t, 2)
+	err := c.Send(ctx, 1)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, why)
+	assert.Equal(t, 0, c.Len(), "no side effect")
+	require.NoError(t, c.TrySend(2))
+	_, err = c.Recv(ctx)
+	require.ErrorIs(t, err, why)
+	assert.Equal(t, 1, c.Len(), "no side effect")
+	s := c.Stats()
+	assert.Equal(t, uint64(1), s.Canceled)
+	assert.Equal(t, uint64(1), s.Sent)
+}
+
+// TestChanCloseStripesStress closes Chans while many goroutines (spread
+// over stripes) send, and checks that RecvChan always ends (the data
+// channel is closed once the last sender in flight leaves) and that every
+// value is accounted for exactly once.
+func TestChanCloseStripesStress(t *testing.T) {
+	for round := range 50 {
+		c := mustChan[int](t, 4)
+		// Several stripes whatever GOMAXPROCS, so that Close retires
+		// stripes with and without senders in flight.
+		c.stripes, c.mask = make([]stripe, 8), 7
+		var sent, back atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 50 {
+					err := c.Send(context.Background(), g*1000+i)
+					switch {
+					case err == nil:
+						sent.Add(1)
+					case errors.Is(err, ErrClosed):
+						back.Add(1)
+					default:
+						t.Errorf("Send: %v", err)
+					}
+				}
+			})
+		}
+		var got int64
+		recvDone := make(chan struct{})
+		go func() {
+			defer close(recvDone)
+			n := 0
+			for range c.RecvChan() {
+				got++
+				n++
+				if n == round%20+1 {
+					_ = c.Close()
+				}
+			}
+		}()
+		wg.Wait()
+		_ = c.Close()
+		<-recvDone
+		assert.Equal(t, sent.Load(), got, "every accepted value received")
+		assert.Equal(t, int64(400), sent.Load()+back.Load())
+		s := c.Stats()
+		assert.Equal(t, uint64(sent.Load()), s.Sent)
+		assert.Equal(t, uint64(back.Load()), s.Returned)
+	}
 }

@@ -19,11 +19,20 @@
 //     versions, compare-and-swap updates, and Changed to wait for the next
 //     version.
 //   - Owner confines state to one goroutine that runs the functions sent to
-//     it through a bounded mailbox (an actor).
+//     it through a bounded mailbox (an actor). Shutdown stops it after the
+//     queued functions, Close at once.
+//
+// Every blocking call takes a ctx first and follows one rule: a nil ctx is
+// an error matching ErrNilContext, never a panic, and a ctx already done
+// fails the call at once with no effect, even if it could have gone
+// through.
 //
 // Example:
 //
-//	jobs, _ := changuard.NewChan[Job](1024) // full: Send waits, under ctx
+//	jobs, err := changuard.NewChan[Job](1024) // full: Send waits, under ctx
+//	if err != nil {
+//		return err
+//	}
 //	go func() {
 //		for j := range jobs.All(ctx) {
 //			handle(j)
@@ -35,7 +44,7 @@
 //			requeue(closed.Value) // shutting down: j comes back, not lost
 //		}
 //	}
-//	jobs.Close() // twice is fine; so is a Send racing it
+//	_ = jobs.Close() // at once; twice is fine (ErrClosed); so is a Send racing it
 //
 //	var hits changuard.Guarded[map[string]int]
 //	hits.With(func(m *map[string]int) { /* only here can m be touched */ })

@@ -1,10 +1,8 @@
 package changuard
 
 import (
-	"context"
 	"errors"
-	"fmt"
-
+	"github.com/garrison-go/garrison/internal/ctxerr"
 	"github.com/garrison-go/garrison/internal/panics"
 )
 
@@ -18,8 +16,24 @@ var (
 	// and Owner.Post on a full mailbox.
 	ErrFull = errors.New("changuard: buffer full")
 
-	// ErrStopped is returned by Call and Post once Owner.Stop has begun.
+	// ErrStopped is returned by Call and Post once Owner.Shutdown or
+	// Owner.Close has begun, and by a Call whose function was discarded
+	// by Close before it ran.
 	ErrStopped = errors.New("changuard: owner stopped")
+
+	// ErrRunning is returned by Owner.Final while the owner goroutine has
+	// not exited yet.
+	ErrRunning = errors.New("changuard: owner still running")
+
+	// ErrInvalidCapacity is wrapped by the error NewChan and NewOwner
+	// return for a capacity or mailbox size out of bounds; the message
+	// says which bound.
+	ErrInvalidCapacity = errors.New("changuard: invalid capacity")
+
+	// ErrNilContext is returned (wrapped) by every method given a nil
+	// context: a caller's bug reported as an error, never a panic. It is
+	// the same value in every garrison package.
+	ErrNilContext = ctxerr.ErrNilContext
 
 	// ErrPanic is matched (errors.Is) by every *PanicError. It is the
 	// same value as spawn.ErrPanic and timeout.ErrPanic.
@@ -52,15 +66,3 @@ func (e *ClosedError[T]) Is(target error) bool { return target == ErrClosed }
 type PanicError = panics.Error
 
 func newPanicError(op string, v any) *PanicError { return panics.New(op, v) }
-
-// ctxError wraps the reason ctx ended, naming the operation. Both ctx.Err()
-// and context.Cause(ctx) stay visible to errors.Is, so a caller can test for
-// context.DeadlineExceeded even when a custom cause was set.
-func ctxError(op string, ctx context.Context) error {
-	err := ctx.Err()
-	cause := context.Cause(ctx)
-	if cause == nil || cause == err || errors.Is(cause, err) {
-		return fmt.Errorf("changuard: %s: %w", op, cause)
-	}
-	return fmt.Errorf("changuard: %s: %w: %w", op, err, cause)
-}

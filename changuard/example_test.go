@@ -24,7 +24,9 @@ func ExampleChan() {
 	defer cancel()
 	fmt.Println("full:", errors.Is(jobs.Send(tctx, "c"), context.DeadlineExceeded))
 
-	jobs.Close()
+	if err := jobs.Close(); err != nil {
+		panic(err)
+	}
 	fmt.Println("second Close:", jobs.Close())
 
 	// Sending on a closed Chan does not panic: the value comes back.
@@ -43,7 +45,7 @@ func ExampleChan() {
 	fmt.Println("sent", s.Sent, "received", s.Received, "returned", s.Returned, "canceled", s.Canceled)
 	// Output:
 	// full: true
-	// second Close: false
+	// second Close: changuard: chan closed
 	// handed back: d
 	// got a
 	// got b
@@ -177,7 +179,11 @@ func ExampleOwner() {
 	_, err = changuard.Call(ctx, sessions, func(*map[string]int) (int, error) { panic("bug") })
 	fmt.Println(errors.Is(err, changuard.ErrPanic))
 
-	final, err := sessions.Stop(ctx)
+	// Shutdown runs what is queued, then stops; Final is the value left.
+	if err := sessions.Shutdown(ctx); err != nil {
+		panic(err)
+	}
+	final, err := sessions.Final()
 	fmt.Println(final["alice"], err)
 	fmt.Println(sessions.Post(func(*map[string]int) {}))
 	// Output:

@@ -240,104 +240,20 @@ func TestGuardedCancelStress(t *testing.T) {
 	t.Logf("contended %d, canceled %d", s.Contended, s.Canceled)
 }
 
-// TestRWLockDispatch checks each hand-off rule on a hand-built queue.
-func TestRWLockDispatch(t *testing.T) {
-	waiter := func(write, handoff bool) *lockWaiter {
-		return &lockWaiter{write: write, handoff: handoff, ready: make(chan struct{})}
-	}
-	closed := func(w *lockWaiter) bool {
-		select {
-		case <-w.ready:
-			return true
-		default:
-			return false
-		}
-	}
-
-	t.Run("writer is woken to compete, lock freed", func(t *testing.T) {
-		var l rwlock
-		w := waiter(true, false)
-		l.pushBack(w)
-		l.state.Store(wLocked | queued)
-		l.dispatch(true)
-		assert.True(t, closed(w) && w.woken && !w.granted)
-		assert.Equal(t, uint64(0), l.state.Load(), "free, and queued cleared with the queue")
-	})
-	t.Run("a writer that lost once gets the lock handed over", func(t *testing.T) {
-		var l rwlock
-		a, b := waiter(true, true), waiter(true, false)
-		l.pushBack(a)
-		l.pushBack(b)
-		l.state.Store(wLocked | queued)
-		l.dispatch(true)
-		assert.True(t, closed(a) && a.granted)
-		assert.False(t, closed(b))
-		assert.Equal(t, uint64(wLocked|queued), l.state.Load(), "never free in between: no barging")
-		assert.Equal(t, 1, l.waiting)
-	})
-	t.Run("readers at the head are granted together", func(t *testing.T) {
-		var l rwlock
-		r1, r2, w := waiter(false, false), waiter(false, false), waiter(true, false)
-		l.pushBack(r1)
-		l.pushBack(r2)
-		l.pushBack(w)
-		l.state.Store(wLocked | queued)
-		l.dispatch(true)
-		assert.True(t, r1.granted && r2.granted && closed(r1) && closed(r2))
-		assert.False(t, closed(w))
-		assert.Equal(t, uint64(2*rOne|queued), l.state.Load())
-		// The writer waits for both readers.
-		l.runlock()
-		assert.False(t, closed(w))
-		l.runlock()
-		assert.True(t, closed(w) && w.woken)
-		assert.Equal(t, uint64(0), l.state.Load())
-	})
-	t.Run("busy lock: nothing happens without a release", func(t *testing.T) {
-		var l rwlock
-		w := waiter(true, true)
-		l.pushBack(w)
-		l.state.Store(wLocked | queued)
-		l.dispatch(false)
-		assert.False(t, closed(w))
-	})
-}
-
-// TestRWLockWokenWriterLosesOnce makes a woken writer lose the lock to a
-// barger, then checks that it goes back to the front of the queue and is
-// handed the lock directly at the next release.
-func TestRWLockWokenWriterLosesOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var g Guarded[[]string]
-		l := &g.l
-		l.lock()
-		go g.With(func(s *[]string) { *s = append(*s, "A") })
-		synctest.Wait()
-		a := l.head
-		require.NotNil(t, a)
-
-		// Wake A as dispatch would, but take the lock back before A runs:
-		// the barging a running writer can do.
-		l.mu.Lock()
-		l.remove(a)
-		a.woken = true
-		l.state.Store(wLocked)
-		close(a.ready)
-		l.mu.Unlock()
-		synctest.Wait()
-		a2 := l.head
-		require.NotNil(t, a2)
-		assert.True(t, a2.handoff, "A re-queued for hand-off")
-
-		go g.With(func(s *[]string) { *s = append(*s, "B") })
-		synctest.Wait()
-		assert.Equal(t, 2, g.Stats().Waiting)
-		l.unlock()
-		synctest.Wait()
-		l.mu.Lock()
-		assert.True(t, a2.granted && !a2.woken, "the lock was handed to A, not left free")
-		l.mu.Unlock()
-		g.Read(func(s []string) { assert.Equal(t, []string{"A", "B"}, s) })
-		assert.Equal(t, uint64(2), g.Stats().Contended, "a re-queue is not a new contention")
-	})
+// TestGuardedDoneContextFailsAtOnce: WithContext used to take a free lock
+// even with a ctx already done, against the rule of internal/ctxerr.
+func TestGuardedDoneContextFailsAtOnce(t *testing.T) {
+	var g Guarded[int]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err := g.WithContext(ctx, func(*int) { ran = true })
+	require.ErrorIs(t, err, context.Canceled)
+	assert.False(t, ran)
+	//lint:ignore SA1012 a nil ctx is the input under test
+	err = g.WithContext(nil, func(*int) { ran = true }) //nolint:staticcheck
+	require.ErrorIs(t, err, ErrNilContext)
+	assert.False(t, ran)
+	require.Error(t, g.WithContext(context.Background(), nil))
+	assert.True(t, g.TryWith(func(*int) {}), "lock left free")
 }

@@ -72,7 +72,7 @@ func TestNoLostUpdates(t *testing.T) {
 				t.Error(err)
 			}
 		})
-		v, err := o.Stop(ctx)
+		v, err := shutdown(ctx, o)
 		require.NoError(t, err)
 		assert.Equal(t, want, v)
 	})

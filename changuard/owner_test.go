@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -22,7 +23,12 @@ func mustOwner[T any](t testing.TB, init T, mailbox int) *Owner[T] {
 
 func TestNewOwnerValidates(t *testing.T) {
 	_, err := NewOwner(0, 0)
-	assert.ErrorContains(t, err, "mailbox")
+	assert.ErrorIs(t, err, ErrInvalidCapacity)
+	assert.ErrorContains(t, err, "NewOwner")
+	// Used to crash the process: makechan: size out of range.
+	_, err = NewOwner(0, 1<<62)
+	assert.ErrorIs(t, err, ErrInvalidCapacity)
+	assert.ErrorContains(t, err, "MaxCapacity")
 }
 
 func TestOwnerCallPostStop(t *testing.T) {
@@ -39,10 +45,10 @@ func TestOwnerCallPostStop(t *testing.T) {
 	_, err = Call(ctx, o, func(*[]string) (int, error) { return 0, errApp })
 	assert.ErrorIs(t, err, errApp)
 
-	final, err := o.Stop(ctx)
+	final, err := shutdown(ctx, o)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a", "b"}, final)
-	again, err := o.Stop(ctx)
+	again, err := shutdown(ctx, o)
 	require.NoError(t, err)
 	assert.Equal(t, final, again, "Stop is idempotent")
 	<-o.Done()
@@ -72,7 +78,7 @@ func TestOwnerStopRunsQueued(t *testing.T) {
 		synctest.Wait()
 		stopped := make(chan int)
 		go func() {
-			v, err := o.Stop(context.Background())
+			v, err := shutdown(context.Background(), o)
 			assert.NoError(t, err)
 			stopped <- v
 		}()
@@ -92,7 +98,7 @@ func TestOwnerStopCtx(t *testing.T) {
 		require.NoError(t, o.Post(func(*int) { <-gate }))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := o.Stop(ctx)
+		_, err := shutdown(ctx, o)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		close(gate)
 		<-o.Done()
@@ -120,9 +126,10 @@ func TestOwnerPanics(t *testing.T) {
 	assert.Equal(t, 1, v)
 	s := o.Stats()
 	assert.Equal(t, uint64(3), s.Panics)
+	assert.Equal(t, uint64(4), s.Completed, "functions that panicked count as completed")
 	require.NotNil(t, s.LastPanic)
 	assert.Equal(t, "post boom", s.LastPanic.Value)
-	_, err = o.Stop(ctx)
+	_, err = shutdown(ctx, o)
 	require.NoError(t, err)
 }
 
@@ -172,7 +179,7 @@ func TestOwnerCallCanceled(t *testing.T) {
 		cancel3()
 		assert.ErrorIs(t, <-errc, context.Canceled)
 		close(finish)
-		final, err := o.Stop(context.Background())
+		final, err := shutdown(context.Background(), o)
 		require.NoError(t, err)
 		assert.Equal(t, 42, final)
 		assert.Equal(t, uint64(1), o.Stats().Skipped)
@@ -204,7 +211,7 @@ func TestOwnerConcurrentStop(t *testing.T) {
 			break
 		}
 	}
-	final, err := o.Stop(context.Background())
+	final, err := shutdown(context.Background(), o)
 	require.NoError(t, err)
 	wg.Wait()
 	sum := 0
@@ -226,7 +233,7 @@ func TestOwnerSurvivesGoexit(t *testing.T) {
 	v, err := Call(context.Background(), o, func(v *int) (int, error) { *v++; return *v, nil })
 	require.NoError(t, err)
 	assert.Equal(t, 1, v)
-	_, err = o.Stop(context.Background())
+	_, err = shutdown(context.Background(), o)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), o.Stats().Completed, "a function that called Goexit ran: it is counted")
 }
@@ -261,7 +268,7 @@ func TestOwnerCallCancelStress(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ran, err := o.Stop(context.Background())
+	ran, err := shutdown(context.Background(), o)
 	require.NoError(t, err)
 	s := o.Stats()
 	assert.Equal(t, uint64(ran), s.Completed, "every function that ran is counted once")
@@ -269,4 +276,136 @@ func TestOwnerCallCancelStress(t *testing.T) {
 	assert.Equal(t, uint64(workers*iters), s.Completed+s.Skipped+notQueued,
 		"every Call ran, was skipped, or gave up before it was queued")
 	t.Logf("ran %d, skipped %d, not queued %d", s.Completed, s.Skipped, notQueued)
+}
+
+// shutdown stops o gracefully and returns its final value.
+func shutdown[T any](ctx context.Context, o *Owner[T]) (T, error) {
+	if err := o.Shutdown(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	return o.Final()
+}
+
+// TestOwnerCloseDiscardsQueued: Close is the immediate stop. The function
+// running finishes, the queued ones never run, their Calls get ErrStopped,
+// and every job is accounted for once.
+func TestOwnerCloseDiscardsQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := mustOwner(t, 0, 8)
+		gate := make(chan struct{})
+		require.NoError(t, o.Post(func(v *int) { <-gate; *v++ }))
+		require.NoError(t, o.Post(func(v *int) { *v += 100 }))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := Call(context.Background(), o, func(v *int) (int, error) { *v += 1000; return *v, nil })
+				errs <- err
+			}()
+		}
+		synctest.Wait()
+		require.NoError(t, o.Close())
+		require.NoError(t, o.Close(), "Close is idempotent")
+		assert.ErrorIs(t, o.Post(func(*int) {}), ErrStopped)
+		_, err := o.Final()
+		assert.ErrorIs(t, err, ErrRunning, "the running function still owns the value")
+		close(gate)
+		for range 2 {
+			assert.ErrorIs(t, <-errs, ErrStopped)
+		}
+		<-o.Done()
+		v, err := o.Final()
+		require.NoError(t, err)
+		assert.Equal(t, 1, v, "only the running function ran")
+		s := o.Stats()
+		assert.Equal(t, uint64(1), s.Completed)
+		assert.Equal(t, uint64(3), s.Discarded)
+		require.NoError(t, o.Shutdown(context.Background()), "Shutdown after Close returns once stopped")
+	})
+}
+
+func TestOwnerNilAndDoneContext(t *testing.T) {
+	o := mustOwner(t, 0, 2)
+	//lint:ignore SA1012 a nil ctx is the input under test
+	_, err := Call(nil, o, func(v *int) (int, error) { return *v, nil }) //nolint:staticcheck
+	require.ErrorIs(t, err, ErrNilContext)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = Call(ctx, o, func(v *int) (int, error) { *v++; return *v, nil })
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, o.Shutdown(ctx), context.Canceled)
+	//lint:ignore SA1012 a nil ctx is the input under test
+	require.ErrorIs(t, o.Shutdown(nil), ErrNilContext) //nolint:staticcheck
+	require.Error(t, o.Post(nil))
+	_, err = Call[int, int](context.Background(), o, nil)
+	require.Error(t, err)
+	v, err := shutdown(context.Background(), o)
+	require.NoError(t, err)
+	assert.Equal(t, 0, v, "nothing ran: the failed calls had no effect")
+	assert.Equal(t, OwnerStats{}, o.Stats())
+}
+
+// TestOwnerCloseStress races Close against Calls (some cancelled) and
+// Posts, and checks that every job accepted ends in exactly one of
+// Completed, Skipped and Discarded, and every Call in exactly one outcome.
+func TestOwnerCloseStress(t *testing.T) {
+	for round := range 20 {
+		o := mustOwner(t, 0, 4)
+		var accepted, ok, stopped, canceled, full, postStopped, posts, calls atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 6 {
+			wg.Go(func() {
+				for i := range 40 {
+					if (g+i)%3 == 0 {
+						posts.Add(1)
+						switch err := o.Post(func(v *int) { *v++ }); {
+						case err == nil:
+							accepted.Add(1)
+						case errors.Is(err, ErrFull):
+							full.Add(1)
+						case errors.Is(err, ErrStopped):
+							postStopped.Add(1)
+						default:
+							t.Errorf("Post: %v", err)
+						}
+						continue
+					}
+					calls.Add(1)
+					ctx, cancel := context.WithCancel(context.Background())
+					if i%5 == 0 {
+						go cancel()
+					}
+					_, err := Call(ctx, o, func(v *int) (int, error) { *v++; return *v, nil })
+					cancel()
+					switch {
+					case err == nil:
+						ok.Add(1)
+					case errors.Is(err, ErrStopped):
+						stopped.Add(1)
+					case errors.Is(err, context.Canceled):
+						canceled.Add(1)
+					default:
+						t.Errorf("Call: %v", err)
+					}
+				}
+			})
+		}
+		if round%2 == 0 {
+			_ = o.Close()
+		} else {
+			go func() { _ = o.Close() }()
+		}
+		wg.Wait()
+		require.NoError(t, o.Shutdown(context.Background()))
+		v, err := o.Final()
+		require.NoError(t, err)
+		s := o.Stats()
+		assert.Equal(t, uint64(v), s.Completed, "every completed job incremented once")
+		assert.GreaterOrEqual(t, s.Completed, uint64(ok.Load()))
+		assert.Equal(t, 0, s.Queued)
+		assert.Equal(t, s.Completed+s.Skipped+s.Discarded, o.mailbox.Stats().Sent,
+			"every job accepted into the mailbox ran, was skipped or was discarded")
+		assert.Equal(t, posts.Load(), accepted.Load()+full.Load()+postStopped.Load())
+		assert.Equal(t, calls.Load(), ok.Load()+stopped.Load()+canceled.Load())
+	}
 }

@@ -196,8 +196,9 @@ func (a *AdaptiveLimiter) Load() float64 {
 // of a: a request over it waits at most [AdaptiveMaxWait] for a slot, then
 // is answered with 503 Service Unavailable and Retry-After (WithRetryAfter,
 // default 1s); the OnReject hook sees Reason Concurrency and the current
-// limit. Only WithRetryAfter and WithOnReject apply. It panics on a nil a
-// (a programmer's error at start-up).
+// limit. Only WithRetryAfter, WithOnReject, WithRejectHandler and
+// WithCounter apply, as for ConcurrencyMiddleware. It panics on a nil a (a
+// programmer's error at start-up).
 func AdaptiveConcurrencyMiddleware(a *AdaptiveLimiter, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	if a == nil {
 		panic("limiter: AdaptiveConcurrencyMiddleware: nil AdaptiveLimiter")
@@ -207,12 +208,15 @@ func AdaptiveConcurrencyMiddleware(a *AdaptiveLimiter, opts ...MiddlewareOption)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tok, ok := a.lim.AcquireWait(r.Context(), criticality.From(r.Context()), a.maxWait)
 			if !ok {
+				d := Decision{RetryAfter: c.retryAfter, Reason: Concurrency, Limit: a.lim.Current()}
 				if c.onReject != nil {
-					c.onReject(r, Decision{RetryAfter: c.retryAfter, Reason: Concurrency, Limit: a.lim.Current()}, nil)
+					c.onReject(r, d, nil)
 				}
-				reject(w, http.StatusServiceUnavailable, c.retryAfter)
+				c.count(&c.statsOrNil().rejected)
+				reject(w, r, c.rejectWith, Rejection{Status: http.StatusServiceUnavailable, Decision: d})
 				return
 			}
+			c.count(&c.statsOrNil().allowed)
 			outcome := adaptive.Ignore // a panic is no latency sample
 			defer func() { a.lim.Release(tok, outcome) }()
 			next.ServeHTTP(w, r)

@@ -33,6 +33,23 @@ const (
 	SlowClient
 	// Concurrency: ConcurrencyMiddleware already serves maxInFlight requests.
 	Concurrency
+	// Preempted: a held connection that was not serving a request (none
+	// complete yet, or idle between keep-alive requests) was closed to give
+	// its slot to a new connection (policy Preempt).
+	Preempted
+	// StreamRate: the connection started requests (HTTP/2 streams) faster
+	// than WithStreamRate allows.
+	StreamRate
+	// StreamResets: the client cancelled requests (HTTP/2 RST_STREAM, as in
+	// the rapid-reset attack) faster than WithResetRate allows.
+	StreamResets
+	// SlowWrite: the peer took a response slower than WithMinWriteRate.
+	SlowWrite
+	// FairShare: at the global cap (policy Preempt), the new connection's
+	// source already held about as many connections not serving a request
+	// as any other, and none had waited long enough to give way: the
+	// newcomer was closed rather than churn another held connection.
+	FairShare
 
 	numReasons
 )
@@ -47,6 +64,11 @@ var reasonNames = [numReasons]string{
 	TableFull:    "table-full",
 	SlowClient:   "slow-client",
 	Concurrency:  "concurrency",
+	Preempted:    "preempted",
+	StreamRate:   "stream-rate",
+	StreamResets: "stream-resets",
+	SlowWrite:    "slow-write",
+	FairShare:    "fair-share",
 }
 
 // String returns a short, stable, lower-case name such as "ip-conns",

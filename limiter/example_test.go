@@ -96,11 +96,53 @@ func ExampleMiddleware() {
 	// Output:
 	// 200 RateLimit: "default";r=1;t=60 Retry-After: ""
 	// 200 RateLimit: "default";r=0;t=120 Retry-After: ""
-	// 429 RateLimit: "default";r=0;t=120 Retry-After: "60"
+	// 429 RateLimit: "default";r=0;t=60 Retry-After: "60"
 }
 
 func ExampleHardenServer() {
 	srv := limiter.HardenServer(&http.Server{Addr: ":8080", WriteTimeout: time.Minute})
 	fmt.Println(srv.ReadHeaderTimeout, srv.WriteTimeout, srv.MaxHeaderBytes)
 	// Output: 5s 1m0s 65536
+}
+
+func ExampleKeyed_Reset() {
+	// A login limit: 5 attempts, then one per 12 seconds, per user name.
+	logins, err := limiter.NewKeyed(rate.Every(12*time.Second), 5)
+	if err != nil {
+		panic(err)
+	}
+	for range 5 {
+		logins.Allow("alice") // five failed passwords
+	}
+	fmt.Println("sixth attempt allowed:", logins.Allow("alice").Allowed)
+	// The password was right after all: earlier failures stop counting.
+	logins.Reset("alice")
+	fmt.Println("after Reset:", logins.Allow("alice").Remaining, "attempts left")
+	// Output:
+	// sixth attempt allowed: false
+	// after Reset: 4 attempts left
+}
+
+func ExampleProblemJSONRejection() {
+	perClient, err := limiter.NewKeyed(rate.Every(time.Minute), 1)
+	if err != nil {
+		panic(err)
+	}
+	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello") })
+	h := limiter.Middleware(perClient,
+		limiter.WithPolicyName("api"),
+		limiter.WithRejectHandler(limiter.ProblemJSONRejection))(hello)
+	for range 2 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		h.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Header().Get("Content-Type"), w.Header().Values("RateLimit"))
+		if w.Code != http.StatusOK {
+			fmt.Print(w.Body.String())
+		}
+	}
+	// Output:
+	// 200 text/plain; charset=utf-8 ["api";r=0;t=60]
+	// 429 application/problem+json ["api";r=0;t=60]
+	// {"type":"about:blank","title":"Too Many Requests","status":429,"detail":"rejected (request-rate); retry after 60 s","reason":"request-rate","retry_after":60}
 }

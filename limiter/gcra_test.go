@@ -110,7 +110,7 @@ func FuzzGCRA(f *testing.F) {
 	f.Add(uint16(1), uint8(1), []byte{255, 255, 0, 1, 0, 0, 17})
 	f.Add(uint16(60000), uint8(200), []byte{})
 	f.Fuzz(func(t *testing.T, r uint16, burst uint8, data []byte) {
-		if r == 0 || burst == 0 {
+		if r == 0 || burst == 0 || rate.Limit(r) > MaxRate {
 			return
 		}
 		var gaps []time.Duration
@@ -157,10 +157,11 @@ func TestNewKeyedValidates(t *testing.T) {
 	}{
 		{0, 1, nil}, {-1, 1, nil}, {1, 0, nil}, {1, -3, nil},
 		{1e-15, 1 << 20, nil},
+		{MaxRate * 1.0001, 1, nil}, {5e8, 1, nil}, {1, MaxBurst + 1, nil},
 		{1, 1, []KeyedOption{WithCapacity(0)}},
 		{1, 1, []KeyedOption{WithCapacity(maxCapacity + 1)}},
-		{1, 1, []KeyedOption{WithKeyedIPv6Prefix(0)}},
-		{1, 1, []KeyedOption{WithKeyedIPv6Prefix(129)}},
+		{1, 1, []KeyedOption{WithIPv6Prefix(0)}},
+		{1, 1, []KeyedOption{WithIPv6Prefix(129)}},
 		{1, 1, []KeyedOption{nil}},
 	} {
 		_, err := NewKeyed(tc.r, tc.burst, tc.opts...)

@@ -1,8 +1,13 @@
 package limiter
 
 import (
+	"fmt"
 	"net/netip"
+	"strconv"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func BenchmarkKeyedAllow(b *testing.B) {
@@ -55,5 +60,46 @@ func BenchmarkKeyedAllowParallel(b *testing.B) {
 func BenchmarkMonotonicNow(b *testing.B) {
 	for b.Loop() {
 		monotonicNow()
+	}
+}
+
+// BenchmarkEvictionPrice measures what each EvictionPolicy costs under the
+// flood it is designed for: an attacker exhausts floodKeys distinct keys
+// (rate 1 per 12 s, burst 5, each used 5 times) within one refill window at
+// the default capacity, then 10,000 fresh legitimate keys each make one
+// request. It reports the share of those first requests denied
+// ("false-denial-%"). Run with -benchtime 1x; each iteration replays the
+// whole flood.
+func BenchmarkEvictionPrice(b *testing.B) {
+	for _, floodKeys := range []int{10_000, 100_000, 1_000_000} {
+		for _, policy := range []EvictionPolicy{EvictStrict, EvictLossy} {
+			b.Run(fmt.Sprintf("flood=%d/%s", floodKeys, policy), func(b *testing.B) {
+				var denied, asked int
+				for range b.N {
+					k, err := NewKeyed(rate.Every(12*time.Second), 5, WithEviction(policy))
+					if err != nil {
+						b.Fatal(err)
+					}
+					now := int64(time.Hour)
+					k.clock = func() int64 { return now }
+					// The flood spreads evenly over 50 s of the 60 s window.
+					step := int64(50*time.Second) / int64(floodKeys)
+					for i := range floodKeys {
+						key := "attacker-" + strconv.Itoa(i)
+						for range 5 {
+							k.Allow(key)
+						}
+						now += step
+					}
+					for i := range 10_000 {
+						asked++
+						if !k.Allow("legit-" + strconv.Itoa(i)).Allowed {
+							denied++
+						}
+					}
+				}
+				b.ReportMetric(100*float64(denied)/float64(asked), "false-denial-%")
+			})
+		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 )
 
 func TestKeyedEvictionPrefersFullBuckets(t *testing.T) {
-	k, clk := newTestKeyed(t, 10, 2, WithCapacity(16))
+	k, clk := newTestKeyed(t, 10, 2, WithCapacity(16), WithEviction(EvictLossy))
 	require.Equal(t, 16, k.Stats().Capacity)
 	// Every earlier key's bucket is full again when the next arrives, so
 	// each eviction forgets nothing.
@@ -72,7 +72,7 @@ func TestKeyedAddrPrefixes(t *testing.T) {
 	mustAllow("fe80::2%eth1", false) // zones ignored, same /64
 	mustAllow("::c000:201", true)    // IPv4-compatible is IPv6, not 192.0.2.1
 
-	k48, _ := newTestKeyed(t, 1, 1, WithKeyedIPv6Prefix(48))
+	k48, _ := newTestKeyed(t, 1, 1, WithIPv6Prefix(48))
 	require.True(t, k48.AllowAddr(netip.MustParseAddr("2001:db8:1:2::1")).Allowed)
 	require.False(t, k48.AllowAddr(netip.MustParseAddr("2001:db8:1:ffff::1")).Allowed)
 }
@@ -93,7 +93,7 @@ func TestKeyedNoAllocs(t *testing.T) {
 // clients cost no more memory than capacity of them.
 func TestKeyedMemoryFlat(t *testing.T) {
 	n := 1_000_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 200_000
 	}
 	heap := func() uint64 {
@@ -105,7 +105,13 @@ func TestKeyedMemoryFlat(t *testing.T) {
 	// A small table keeps the race detector's per-address state small; the
 	// property is the same at any capacity (the benchmark uses the default).
 	const capacity = 4096
-	k, err := NewKeyed(100, 10, WithCapacity(capacity))
+	for _, policy := range []EvictionPolicy{EvictStrict, EvictLossy} {
+		t.Run(policy.String(), func(t *testing.T) { testMemoryFlat(t, policy, capacity, n, heap) })
+	}
+}
+
+func testMemoryFlat(t *testing.T, policy EvictionPolicy, capacity, n int, heap func() uint64) {
+	k, err := NewKeyed(100, 10, WithCapacity(capacity), WithEviction(policy))
 	require.NoError(t, err)
 	addr := func(i int) netip.Addr {
 		return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -159,7 +165,7 @@ func TestKeyedStressExact(t *testing.T) {
 // forgetting of a non-full bucket is counted.
 func TestKeyedStressEvicting(t *testing.T) {
 	const burst, keys, workers = 3, 200, 8
-	k, _ := newTestKeyed(t, 1, burst, WithCapacity(16))
+	k, _ := newTestKeyed(t, 1, burst, WithCapacity(16), WithEviction(EvictLossy))
 	var total atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {

@@ -44,7 +44,7 @@ func TestMiddlewareHeaders(t *testing.T) {
 	w := serve(h, "192.0.2.1:1234")
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Equal(t, "2", w.Header().Get("Retry-After"))               // 1.5 s rounded up
-	require.Equal(t, `"default";r=0;t=6`, w.Header().Get("RateLimit")) // 5.5 s rounded up
+	require.Equal(t, `"default";r=0;t=2`, w.Header().Get("RateLimit")) // t agrees with Retry-After on a 429
 	require.Equal(t, `"default";q=3;w=6`, w.Header().Get("RateLimit-Policy"))
 	require.Equal(t, "Too Many Requests\n", w.Body.String())
 
@@ -59,7 +59,7 @@ func TestMiddlewareRetryAfterAtLeastOne(t *testing.T) {
 	w := serve(h, "192.0.2.1:1")
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Equal(t, "1", w.Header().Get("Retry-After"))
-	require.Equal(t, `"api";q=1;w=1`, w.Header().Get("RateLimit-Policy"))
+	require.Equal(t, `"api";q=1000;w=1`, w.Header().Get("RateLimit-Policy")) // the rate, not the burst
 }
 
 func TestMiddlewareIgnoresForwardedForByDefault(t *testing.T) {
@@ -223,7 +223,7 @@ func TestRateLimitMiddlewareErrors(t *testing.T) {
 	require.ErrorIs(t, hooked, down)
 
 	denied := &fakeLimiter{d: Decision{Reason: RequestRate, Limit: 5, Window: time.Minute, ResetAfter: time.Minute}}
-	w = serve(RateLimitMiddleware(denied, WithIPv6KeyPrefix(48))(okHandler), "[2001:db8:1:2::1]:1")
+	w = serve(RateLimitMiddleware(denied, WithIPv6Prefix(48))(okHandler), "[2001:db8:1:2::1]:1")
 	require.Equal(t, http.StatusTooManyRequests, w.Code)
 	require.Equal(t, "1", w.Header().Get("Retry-After"))
 	require.Equal(t, []string{"addr:2001:db8:1::"}, denied.keys)
@@ -235,7 +235,7 @@ func TestMiddlewarePanicsOnBadOptions(t *testing.T) {
 	require.Panics(t, func() { RateLimitMiddleware(nil) })
 	require.Panics(t, func() { Middleware(k, WithTrustedProxies(netip.Prefix{})) })
 	require.Panics(t, func() { Middleware(k, WithKeyFunc(nil)) })
-	require.Panics(t, func() { Middleware(k, WithIPv6KeyPrefix(0)) })
+	require.Panics(t, func() { Middleware(k, WithIPv6Prefix(0)) })
 	require.Panics(t, func() { Middleware(k, WithPolicyName(`a"b`)) })
 	require.Panics(t, func() { Middleware(k, WithPolicyName("")) })
 	require.Panics(t, func() { Middleware(k, nil) })

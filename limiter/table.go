@@ -13,16 +13,21 @@ import (
 // evicts.
 //
 // Concurrency. A slot is {tag, tat}. Reads and GCRA updates are lock-free:
-// a reader loads tat, checks tag, and commits with a CAS on tat. Only an
-// insert changes tag, and it runs under the shard's mutex as: tat := busy,
-// tag := h, tat := fresh. A reader that saw the previous owner's tat fails
-// its CAS (tat is now busy or the new owner's value) and retries, so an
-// update can never land on the wrong key. The one exception is an ABA on
-// tat: after a lossy eviction, the new owner's TAT may equal a value the
-// evicted key once held, and a CAS started before the eviction then charges
-// the new key for the evicted key's request. That errs towards denial, never
-// admission, and needs a lossy eviction racing an update to the same
-// nanosecond.
+// a reader loads tat, checks tag, and commits with a CAS on tat, or, when
+// the bucket is not full (tat >= now, the step is tat += cost), with an
+// atomic add, which cannot fail and retry under contention on a hot key.
+// Only an insert changes tag, and it runs under the shard's mutex as:
+// tat := busy, tag := h, tat := fresh. busy is so negative that an add
+// racing the insert leaves it negative, and every tat < 0 reads as busy. A
+// reader that saw the previous owner's tat fails its CAS (tat is now busy or
+// the new owner's value) and retries; an adder re-checks tag after adding
+// and retries under the lock. An update can thus land on the wrong key only
+// in two races that both err towards denial, never admission: an ABA on tat
+// (after a lossy eviction the new owner's TAT equals a value the evicted key
+// once held, and a CAS started before the eviction charges the new key), and
+// an add that lands between an insert's final stores (the new owner is
+// charged one request). An add that overshoots the limit is taken back with
+// a CAS; if that CAS fails, the key keeps one request's worth of extra debt.
 
 const (
 	probeWindow = 8
@@ -41,15 +46,20 @@ type shard struct {
 	used   int // slots with a tag, under mu
 	evicts uint64
 	lossy  uint64
-	_      [64]byte // keep neighbouring shards' mutexes off one cache line
+	// sketchDenials counts requests of untracked keys denied on the
+	// sketch's estimate (EvictStrict), under mu.
+	sketchDenials uint64
+	rng           uint64   // xorshift state for EvictLossy's victim choice, under mu
+	_             [64]byte // keep neighbouring shards' mutexes off one cache line
 }
 
 type table struct {
 	shards []shard
-	shift  uint // h >> shift selects the shard
+	shift  uint    // h >> shift selects the shard
+	sketch *sketch // nil under EvictLossy
 }
 
-func newTable(capacity int) *table {
+func newTable(capacity int, policy EvictionPolicy, seed uint64) *table {
 	nshards := 1
 	for nshards < 64 && capacity/(nshards*2) >= 256 {
 		nshards *= 2
@@ -65,6 +75,10 @@ func newTable(capacity int) *table {
 	for i := range t.shards {
 		t.shards[i].slots = make([]slot, per)
 		t.shards[i].mask = uint64(per - 1)
+		t.shards[i].rng = seed + uint64(i)*0x9e3779b97f4a7c15 | 1
+	}
+	if policy == EvictStrict {
+		t.sketch = newSketch(t.capacity())
 	}
 	return t
 }
@@ -80,19 +94,20 @@ func (s *shard) buckets(h uint64) (uint64, uint64) {
 	return h & s.mask & align, bits.RotateLeft64(h, 32) & s.mask & align
 }
 
-// step applies one GCRA step to the key with hash h at time now. It
-// returns the key's TAT after the step and whether the request passed.
-func (t *table) step(h uint64, now int64, g *gcra) (int64, bool) {
+// step applies one GCRA step costing cost to the key with hash h at time
+// now. It returns the key's TAT after the step and whether the request
+// passed.
+func (t *table) step(h uint64, now, cost int64, g *gcra) (int64, bool) {
 	if h == 0 {
 		h = 1
 	}
 	s := &t.shards[h>>t.shift]
 	if sl := s.find(h); sl != nil {
-		if tat, allowed, ok := update(sl, h, now, g); ok {
+		if tat, allowed, ok := update(sl, h, now, cost, g); ok {
 			return tat, allowed
 		}
 	}
-	return t.insert(s, h, now, g)
+	return t.insert(s, h, now, cost, g)
 }
 
 // find returns h's slot, or nil. A key goes to its second bucket only when
@@ -118,13 +133,14 @@ func (s *shard) find(h uint64) *slot {
 // after it and whether the request passed. It reports ok == false when sl
 // is being reassigned or no longer holds h; the caller then takes the shard
 // lock.
-func update(sl *slot, h uint64, now int64, g *gcra) (tat int64, allowed, ok bool) {
+func update(sl *slot, h uint64, now, cost int64, g *gcra) (tat int64, allowed, ok bool) {
 	for {
 		tat := sl.tat.Load()
-		if tat == busy || sl.tag.Load() != h {
+		if tat < 0 || sl.tag.Load() != h {
+			// busy, or busy moved by a racing add (see below)
 			return 0, false, false
 		}
-		newTat, allowed := g.admit(tat, now)
+		newTat, allowed := g.admitCost(tat, now, cost)
 		if !allowed {
 			// Re-reading tat proves it was h's when the decision was made
 			// (see the comment at the top of this file).
@@ -133,56 +149,133 @@ func update(sl *slot, h uint64, now int64, g *gcra) (tat int64, allowed, ok bool
 			}
 			continue
 		}
-		if sl.tat.CompareAndSwap(tat, newTat) {
-			return newTat, true, true
+		if tat < now {
+			// The bucket is full: the step sets tat to now+cost, which only
+			// a CAS can do without moving it backwards.
+			if sl.tat.CompareAndSwap(tat, newTat) {
+				return newTat, true, true
+			}
+			continue
 		}
+		// The bucket is not full, so the step is a pure increment. Under
+		// contention an add cannot fail and retry the way a CAS does.
+		got := sl.tat.Add(cost)
+		prev := got - cost
+		if prev < 0 || sl.tag.Load() != h {
+			// The slot was being reassigned: the add landed on busy (which
+			// the inserter overwrites) or on the slot's next owner, which it
+			// charges one request too many, an error towards denial (the
+			// ABA case at the top of this file). Retry under the lock.
+			return 0, false, false
+		}
+		if prev < now {
+			// Another step's undo (or a Reset) moved tat below now after it
+			// was loaded, so the add started from prev, not from now as a
+			// full bucket's step does. Adding the difference makes the
+			// charge exact whatever else was added meanwhile; if the slot
+			// changed hands in between, retry under the lock, which at
+			// worst charges this request twice (towards denial).
+			got = sl.tat.Add(now - prev)
+			if got < 0 || sl.tag.Load() != h {
+				return 0, false, false
+			}
+		}
+		if got-now <= g.tolerance {
+			return got, true, true
+		}
+		// Raced past the limit: take the add back if nothing moved since,
+		// else leave it, one request's worth of error towards denial.
+		sl.tat.CompareAndSwap(got, got-cost)
+		return prev, false, true
 	}
 }
 
 // insert handles a key not found lock-free: under the shard lock it looks
 // again, then takes an empty slot, else a slot whose bucket is full again
-// (TAT <= now, so forgetting it loses nothing), else the slot with the oldest
-// TAT, which is a lossy eviction.
-func (t *table) insert(s *shard, h uint64, now int64, g *gcra) (int64, bool) {
+// (TAT <= now, so forgetting it loses nothing), else evicts a key whose
+// bucket is not full: a lossy eviction, chosen and remembered as the
+// table's EvictionPolicy says (see victim).
+//
+// Under EvictStrict a new key starts from the sketch's estimate of its TAT
+// rather than from a full bucket, and a key the estimate denies takes no
+// slot: its state is already in the sketch, and evicting a tracked key for
+// it would only fold more state into the sketch.
+func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		if sl := s.find(h); sl != nil {
 			// Only lock holders change tags, so this loop ends.
 			for {
-				if tat, allowed, ok := update(sl, h, now, g); ok {
+				if tat, allowed, ok := update(sl, h, now, cost, g); ok {
 					return tat, allowed
 				}
 			}
 		}
-		victim, victimTat, lossy := s.victim(h, now)
+		start := now
+		if t.sketch != nil {
+			start = max(t.sketch.estimate(h), now)
+		}
+		newTat, allowed := g.admitCost(start, now, cost)
+		if !allowed {
+			if start > now {
+				s.sketchDenials++
+			}
+			return start, false
+		}
+		victim, victimTat, lossy := s.victim(h, now, t.sketch == nil)
 		// A CAS, not a store: a lock-free update may have admitted a request
 		// for the victim since we read its TAT, and must not be erased.
 		if !victim.tat.CompareAndSwap(victimTat, busy) {
 			continue
 		}
-		if victim.tag.Load() == 0 {
+		if old := victim.tag.Load(); old == 0 {
 			s.used++
 		} else {
 			s.evicts++
 			if lossy {
 				s.lossy++
+				// The victim's final TAT is victimTat: the CAS above proved
+				// no update landed after it was read, and none can land now
+				// that tat is busy. Folding it before its tag changes (and
+				// before the lock is released) means the key, if it comes
+				// back, finds its state in the sketch.
+				if t.sketch != nil {
+					t.sketch.fold(old, victimTat)
+				}
 			}
 		}
 		victim.tag.Store(h)
-		// A fresh key's bucket is full, and burst >= 1 admits the request.
-		newTat, _ := g.admit(now, now)
 		victim.tat.Store(newTat)
 		return newTat, true
 	}
 }
 
 // victim picks the slot for a new key among its two buckets: the first
-// empty slot, else the first whose bucket is full again, else the oldest.
-// Called with s.mu held.
-func (s *shard) victim(h uint64, now int64) (v *slot, vTat int64, lossy bool) {
+// empty slot, else the first whose bucket is full again, else a lossy
+// victim. Called with s.mu held.
+//
+// Which lossy victim matters to an attacker. Evicting the oldest TAT (the
+// key with the most quota left) loses the least state, which is right
+// under EvictStrict, where the state goes to the sketch and a small TAT
+// raises its cells the least. Under EvictLossy the state is gone, and the
+// oldest-TAT rule hands the attacker a target: keys it drove to exhaustion
+// have the newest TATs and always survive, while a victim that has spent
+// only part of its quota is evicted first, on every insert into its
+// buckets. There the victim is drawn uniformly among the candidates from a
+// per-shard random stream, so each insert into a victim's buckets resets
+// it with probability at most 1/(2×probeWindow) whatever the attacker's
+// keys hold.
+func (s *shard) victim(h uint64, now int64, random bool) (v *slot, vTat int64, lossy bool) {
 	b1, b2 := s.buckets(h)
-	for _, b := range [2]uint64{b1, b2} {
+	var pick uint64
+	if random {
+		s.rng ^= s.rng << 13
+		s.rng ^= s.rng >> 7
+		s.rng ^= s.rng << 17
+		pick = s.rng % (2 * probeWindow)
+	}
+	for i, b := range [2]uint64{b1, b2} {
 		for p := uint64(0); p < probeWindow; p++ {
 			sl := &s.slots[b+p]
 			if sl.tag.Load() == 0 {
@@ -194,10 +287,55 @@ func (s *shard) victim(h uint64, now int64) (v *slot, vTat int64, lossy bool) {
 				if v == nil || lossy {
 					v, vTat, lossy = sl, tat, false
 				}
+			case random:
+				if uint64(i)*probeWindow+p == pick && (v == nil || lossy) {
+					v, vTat, lossy = sl, tat, true
+				}
 			case v == nil || (lossy && tat < vTat):
 				v, vTat, lossy = sl, tat, true
 			}
 		}
 	}
 	return v, vTat, lossy
+}
+
+// reset forgets h's spent quota: a tracked key's TAT becomes 0 (a full
+// bucket). Under EvictStrict an untracked key whose sketch estimate is
+// still in the future is inserted with a full bucket, since otherwise it
+// would come back with the estimate. Called rarely (after a successful
+// login, say), so it simply takes the shard lock.
+func (t *table) reset(h uint64, now int64) {
+	if h == 0 {
+		h = 1
+	}
+	s := &t.shards[h>>t.shift]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sl := s.find(h); sl != nil {
+		// Tags change only under mu, so sl still holds h. A lock-free update
+		// racing this store fails its CAS and retries from 0.
+		sl.tat.Store(0)
+		return
+	}
+	if t.sketch == nil || t.sketch.estimate(h) <= now {
+		return
+	}
+	for {
+		victim, victimTat, lossy := s.victim(h, now, false)
+		if !victim.tat.CompareAndSwap(victimTat, busy) {
+			continue
+		}
+		if old := victim.tag.Load(); old == 0 {
+			s.used++
+		} else {
+			s.evicts++
+			if lossy {
+				s.lossy++
+				t.sketch.fold(old, victimTat)
+			}
+		}
+		victim.tag.Store(h)
+		victim.tat.Store(0)
+		return
+	}
 }

@@ -1,8 +1,8 @@
-// Package lockorder provides mutexes that catch lock-order deadlocks before
-// they happen. Mutex, RWMutex and TimedMutex replace sync.Mutex and
-// sync.RWMutex with a one-line diff; in production builds they cost what
-// the sync types cost, and in checking builds every acquisition is checked
-// against a graph of the orders seen so far.
+// Package lockorder provides mutexes that catch deadlocks before they
+// happen. Mutex, RWMutex, TimedMutex, WaitGroup, Cond and Once replace
+// their sync counterparts with a one-line diff; in production builds they
+// cost what the sync types cost, and in checking builds every acquisition
+// and every wait is checked against a graph of the orders seen so far.
 //
 // The threat: a sequence of requests drives goroutines into taking locks in
 // opposite orders (A then B here, B then A there) and the service hangs
@@ -50,6 +50,54 @@
 //   - ErrNesting: a second lock of one class is taken outside LockAll.
 //   - ErrRecursive: a goroutine acquires a lock it holds; for RLock this is
 //     a real deadlock as soon as a writer waits.
+//   - ErrBlocking: a goroutine waits (WaitGroup.Wait, Cond.Wait, a
+//     changuard Chan or Owner call, a spawn Wait, or a wait annotated with
+//     Blocking) while holding a lock that the goroutine which would end the
+//     wait acquires first (see below).
+//   - ErrExitedHolder: a contended acquisition of a lock whose holder has
+//     exited without unlocking it (a missing Unlock on an early return).
+//   - ErrCopied: a mutex is used after being copied.
+//
+// # Locks held while blocking
+//
+// A lock-order graph cannot see a goroutine that holds a lock while it
+// waits on a channel or a WaitGroup that another goroutine can only
+// complete after taking that lock. The checker treats each event (a
+// WaitGroup reaching zero, a Cond signal, a value or room on a Chan, an
+// annotated object) as a node of the graph: waiting for E while holding L
+// adds L -> E; unblocking E (Done, Signal, a send, the end of a task)
+// after acquiring L adds E -> L, for the locks the unblocker holds, those
+// it acquired since its own last wait, and all it acquires during work
+// that will end the wait (WaitGroup.Go, WillUnblock, spawn tasks, Owner
+// calls). A cycle L -> E -> L is reported before the wait (or the
+// acquisition) blocks: in a run that did not hang, as soon as both halves
+// have been seen, and in the run that would hang when the unblocker's work
+// is known. The "acquired since its last wait" window is a heuristic: a
+// goroutine that synchronizes through an unchecked channel between taking
+// L and unblocking E is still counted as needing L; annotate that channel
+// with Blocking to end the window. Other packages report their waits
+// through an internal hook that costs nothing in production builds.
+//
+// # Precision
+//
+// An RLock blocks only behind a writer. When every writer of a lock seen so
+// far held a gate lock that another goroutine of the cycle holds, no
+// writer can be in the way, the cycle cannot close, and it is not reported
+// (the false reports of nested read transactions). Mutexes without a Class
+// get a class per instance, but reports are deduplicated by the kind and
+// first site of such classes, so one bug across 1,000 instances of a
+// struct is reported once.
+//
+// # Tests and leaks
+//
+// VerifyNone, deferred at the start of a test, fails the test when a lock
+// is still held at its end: by the test, by a goroutine that has exited,
+// or by a goroutine still blocked after a grace period. When Go's
+// goroutine leak profile is available (GOEXPERIMENT=goroutineleakprofile),
+// VerifyNone and the watchdog use it as a second net: goroutines the
+// runtime proves blocked forever are reported with the locks they hold and
+// wait for. The checker's records never keep a mutex reachable, so they do
+// not hide a leak from that profile.
 //
 // Read and write acquisitions are ordered alike, because Go's RWMutex
 // blocks new readers behind a waiting writer. TryLock and TryRLock record
@@ -69,7 +117,9 @@
 // from the graph when its mutex is garbage-collected.
 //
 // SetWatchdog starts one goroutine that reports locks held or waited for
-// longer than a threshold, with the holder's acquisition stack.
+// longer than a threshold, with the holder's acquisition stack. LockAll
+// takes a set of locks in one global order; LockAllContext does so with a
+// bound.
 //
 // # Goroutine identity
 //

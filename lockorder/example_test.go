@@ -108,3 +108,93 @@ func ExampleEnabled() {
 	fmt.Println("ok")
 	// Output: ok
 }
+
+// A WaitGroup whose Wait is checked: holding mu across Wait while a worker
+// needs mu is reported (in checking builds) before Wait blocks.
+func ExampleWaitGroup() {
+	var mu lockorder.Mutex
+	var wg lockorder.WaitGroup
+	total := 0
+	for i := range 3 {
+		wg.Go(func() {
+			mu.Lock()
+			total += i
+			mu.Unlock()
+		})
+	}
+	wg.Wait() // not under mu: the workers need it
+	mu.Lock()
+	fmt.Println(total)
+	mu.Unlock()
+	// Output: 3
+}
+
+func ExampleNewCond() {
+	var mu lockorder.Mutex
+	cond := lockorder.NewCond(&mu)
+	ready := false
+	go func() {
+		mu.Lock()
+		ready = true
+		cond.Signal()
+		mu.Unlock()
+	}()
+	mu.Lock()
+	for !ready {
+		cond.Wait()
+	}
+	mu.Unlock()
+	fmt.Println("ready")
+	// Output: ready
+}
+
+func ExampleOnce() {
+	var once lockorder.Once
+	for range 3 {
+		once.Do(func() { fmt.Println("init") })
+	}
+	// Output: init
+}
+
+// Blocking and Unblocking annotate a raw channel, so that the checker sees
+// the wait and the goroutine that ends it.
+func ExampleBlocking() {
+	results := make(chan int)
+	go func() {
+		lockorder.Unblocking(results)
+		results <- 42
+	}()
+	lockorder.Blocking(results)
+	fmt.Println(<-results)
+	// Output: 42
+}
+
+func ExampleLockAllContext() {
+	var a, b lockorder.Mutex
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := lockorder.LockAllContext(ctx, &a, &b); err != nil {
+		fmt.Println("gave up:", err)
+		return
+	}
+	defer lockorder.UnlockAll(&a, &b)
+	fmt.Println("both held")
+	// Output: both held
+}
+
+// printT stands in for a *testing.T in this example.
+type printT struct{}
+
+func (printT) Helper()           {}
+func (printT) Error(args ...any) { fmt.Println(args...) }
+
+func ExampleVerifyNone() {
+	var mu lockorder.Mutex
+	hits := 0
+	mu.Lock()
+	hits++
+	mu.Unlock()
+	lockorder.VerifyNone(printT{}) // in a test: defer lockorder.VerifyNone(t)
+	fmt.Println("no lock left held after", hits, "hit")
+	// Output: no lock left held after 1 hit
+}

@@ -3,7 +3,11 @@
 package lockorder
 
 import (
+	"errors"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -11,7 +15,12 @@ import (
 // classState is what checking builds keep per class.
 type classState struct {
 	perInstance bool
-	node        classNode
+	// For a per-instance class: the address of its mutex (to tell a copy)
+	// and its kind and first site, which identify the declaration across
+	// instances for report deduplication.
+	owner uintptr
+	site  string
+	node  classNode
 }
 
 // classNode is a class's place in the order graph.
@@ -27,6 +36,11 @@ type classNode struct {
 	// nestReported and recursiveReported make those reports once-only.
 	nestReported      atomic.Bool
 	recursiveReported atomic.Bool
+	exitedReported    atomic.Bool
+	copyReported      atomic.Bool
+	// gates are the classes every blocking write acquisition of this
+	// class so far was made under (nil until the first one); see gated.
+	gates atomic.Pointer[[]*Class]
 }
 
 // edgeSet is the set of edges leaving a class. A small set is an
@@ -125,6 +139,9 @@ func (s *edgeSet) without(c *Class) *edgeSet {
 // edge is "held from while acquiring to", with the first sighting.
 type edge struct {
 	from, to *Class
+	rel      Relation
+	read     bool     // to was read-locked
+	held     []*Class // classes held at the first sighting
 	gid      int64
 	pcs      []uintptr
 	// bad edges closed a cycle or broke the ranks when first seen. They
@@ -140,6 +157,7 @@ var graph struct {
 }
 
 var (
+	suppressed    atomic.Uint64 // cycles found infeasible by gated
 	liveInstances atomic.Int64
 	reportCount   atomic.Uint64
 )
@@ -148,6 +166,7 @@ const (
 	kindEdge = iota
 	kindNest
 	kindRecursive
+	kindEvent // an edge to or from an event (see block_check.go)
 )
 
 // pending is a check that needs the slow path: a new edge, a rank
@@ -157,6 +176,9 @@ type pending struct {
 	from    *Class
 	rankBad bool
 	chained bool // the held entry is chained (see check)
+	// For kindEvent: the edge is from -> to, of relation rel.
+	to  *Class
+	rel Relation
 }
 
 // check compares an acquisition of k (class c) with the locks gl holds,
@@ -179,7 +201,7 @@ func check(gl *goroutineLocks, k *lockMeta, c *Class, group uint64) (todo []pend
 	groupSeen := false
 	for i := len(gl.held) - 1; i >= 0; i-- {
 		h := gl.held[i]
-		if h.meta == k {
+		if h.key == keyOf(k) {
 			chained = false
 			if !c.node.recursiveReported.Load() {
 				todo = append(todo, pending{kind: kindRecursive, from: h.class})
@@ -230,10 +252,13 @@ func check(gl *goroutineLocks, k *lockMeta, c *Class, group uint64) (todo []pend
 // resolve handles the slow-path checks of one acquisition: it records new
 // edges, searches for cycles, builds the reports and hands them to the
 // handler after releasing the graph lock.
-func resolve(gid int64, c *Class, todo []pending) {
+// resolve's held are the classes the goroutine holds (see sighting); read
+// says whether the acquisition is a read lock.
+func resolve(gid int64, c *Class, todo []pending, read bool, held []*Class) {
 	pcs := make([]uintptr, 32)
 	pcs = pcs[:runtime.Callers(3, pcs)]
 	var reports []*OrderError
+	var rank *OrderError
 	implied := false
 	graph.mu.Lock()
 	for _, p := range todo {
@@ -246,12 +271,24 @@ func resolve(gid int64, c *Class, todo []pending) {
 			if c.node.nestReported.CompareAndSwap(false, true) {
 				reports = append(reports, single(ErrNesting, p.from, c, gid, pcs))
 			}
+		case kindEvent:
+			if r, _ := addEdge(p.from, p.to, p.rel, false, sighting{gid: gid, pcs: pcs}); r != nil {
+				reports = append(reports, r)
+			}
 		default:
 			if implied && !p.rankBad {
 				continue
 			}
-			r, good := addEdge(p.from, c, p.rankBad, gid, pcs)
-			if r != nil {
+			r, good := addEdge(p.from, c, Acquired, p.rankBad, sighting{gid: gid, pcs: pcs, read: read, held: held})
+			switch {
+			case r != nil && errors.Is(r, ErrRank) && rank != nil:
+				// One report per acquisition: every held lock that
+				// outranks c is an edge of the same violation.
+				rank.Edges = append(rank.Edges, r.Edges...)
+			case r != nil && errors.Is(r, ErrRank):
+				rank = r
+				reports = append(reports, r)
+			case r != nil:
 				reports = append(reports, r)
 			}
 			// The locks held below a chained entry reach it through good
@@ -259,21 +296,99 @@ func resolve(gid int64, c *Class, todo []pending) {
 			implied = implied || (p.chained && good)
 		}
 	}
+	if rank != nil {
+		rankCycle(rank)
+	}
 	graph.mu.Unlock()
 	for _, r := range reports {
+		r.atBlock = true
+	}
+	deliver(reports)
+}
+
+// deliver hands reports to the handler, after the graph lock is released.
+func deliver(reports []*OrderError) {
+	for _, r := range reports {
+		if !firstOfItsKind(r) {
+			suppressed.Add(1)
+			continue
+		}
 		reportCount.Add(1)
 		report(r)
 	}
 }
 
+// seenReports holds the signature of every report delivered; see
+// firstOfItsKind.
+var seenReports sync.Map
+
+// firstOfItsKind reports whether r is the first report of its bug. Shared
+// classes are reported once per edge already; per-instance classes are new
+// for every instance, so the same bug in a thousand instances of a type
+// would be a thousand reports. The signature names a per-instance class by
+// its kind and first site (the same for every instance of one struct
+// field locked first at one place) instead of its identity.
+func firstOfItsKind(r *OrderError) bool {
+	var b strings.Builder
+	b.WriteString(r.Kind.Error())
+	name := func(c *Class) {
+		switch {
+		case c == nil:
+			b.WriteString("|?")
+		case c.perInstance && c.site != "":
+			b.WriteString("|" + c.site)
+		default:
+			b.WriteString("|#" + strconv.FormatUint(c.id, 10))
+		}
+	}
+	for _, e := range r.Edges {
+		name(e.fromClass)
+		name(e.toClass)
+	}
+	_, seen := seenReports.LoadOrStore(b.String(), true)
+	return !seen
+}
+
+// rankCycle completes a rank report (graph.mu held). Its edges are the
+// held locks that outrank the acquired class, one each; when the graph
+// knows a path from the acquired class back to one of them, the report
+// gets that path too, so that it shows the whole cycle the ranks forbid:
+// the other offending edges, then the path, then the edge that closes it.
+func rankCycle(r *OrderError) {
+	for i, ed := range r.Edges {
+		if path := findPath(ed.toClass, ed.fromClass); path != nil {
+			others := append(append([]Edge(nil), r.Edges[:i]...), r.Edges[i+1:]...)
+			r.Edges = append(append(others, edgesOf(path)...), ed)
+			return
+		}
+	}
+}
+
+func edgesOf(path []*edge) []Edge {
+	out := make([]Edge, 0, len(path))
+	for _, pe := range path {
+		out = append(out, Edge{From: pe.from.String(), To: pe.to.String(), Relation: pe.rel, Goroutine: pe.gid, pcs: pe.pcs, fromClass: pe.from, toClass: pe.to})
+	}
+	return out
+}
+
 func single(kind error, from, to *Class, gid int64, pcs []uintptr) *OrderError {
-	return &OrderError{Kind: kind, Edges: []Edge{{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs}}}
+	return &OrderError{Kind: kind, Edges: []Edge{{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs, fromClass: from, toClass: to}}}
 }
 
 // addEdge records from -> to (graph.mu held). It returns a report if the
 // edge breaks the ranks or closes a cycle, and whether the edge is good
 // (part of the acyclic graph).
-func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderError, bool) {
+// A sighting is the context of an edge's first observation.
+type sighting struct {
+	gid  int64
+	pcs  []uintptr
+	read bool     // the acquisition of to was a read lock
+	held []*Class // the classes the goroutine held (for lock edges)
+}
+
+func addEdge(from, to *Class, rel Relation, rankBad bool, s sighting) (*OrderError, bool) {
+	gid, pcs := s.gid, s.pcs
 	old := from.node.out.Load()
 	if e := old.get(to); e != nil {
 		if rankBad && !e.rankReported.Load() {
@@ -282,19 +397,26 @@ func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderErr
 		}
 		return nil, !e.bad
 	}
-	e := &edge{from: from, to: to, gid: gid, pcs: pcs}
+	e := &edge{from: from, to: to, rel: rel, gid: gid, pcs: pcs, read: s.read, held: s.held}
 	var r *OrderError
 	if rankBad {
 		e.bad = true
 		e.rankReported.Store(true)
 		r = single(ErrRank, from, to, gid, pcs)
-	} else if path := findPath(to, from); path != nil {
+	} else if path := findPath(to, from); path != nil && gated(append(path, e)) {
+		// Cannot deadlock (see gated): known, never reported, and left
+		// out of path searches like a reported edge.
 		e.bad = true
-		r = &OrderError{Kind: ErrInversion}
-		for _, pe := range path {
-			r.Edges = append(r.Edges, Edge{From: pe.from.String(), To: pe.to.String(), Goroutine: pe.gid, pcs: pe.pcs})
+		suppressed.Add(1)
+	} else if path != nil {
+		e.bad = true
+		r = &OrderError{Kind: ErrInversion, Edges: edgesOf(path)}
+		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Relation: rel, Goroutine: gid, Current: true, pcs: pcs, fromClass: from, toClass: to})
+		for _, ed := range r.Edges {
+			if ed.Relation != Acquired {
+				r.Kind = ErrBlocking
+			}
 		}
-		r.Edges = append(r.Edges, Edge{From: from.String(), To: to.String(), Goroutine: gid, Current: true, pcs: pcs})
 	}
 	from.node.out.Store(old.with(to, e))
 	if to.node.in == nil {
@@ -303,6 +425,81 @@ func addEdge(from, to *Class, rankBad bool, gid int64, pcs []uintptr) (*OrderErr
 	to.node.in[from] = struct{}{}
 	graph.edges++
 	return r, !e.bad
+}
+
+// gated reports whether a cycle cannot deadlock because of read locks and
+// gate locks: an RLock blocks only behind a writer (held or waiting), and
+// if every writer of that lock holds a gate lock G that another edge of
+// the cycle was made under, the writer cannot be there while the cycle's
+// other goroutine holds G, so the RLock does not block and the cycle
+// cannot close (the false reports on bbolt's nested read transactions).
+// Writers are those seen so far, and each edge's held locks are those of
+// its first sighting: a later writer without the gate is not taken back.
+func gated(cycle []*edge) bool {
+	for i, x := range cycle {
+		if !x.read || x.rel != Acquired {
+			continue
+		}
+		gates := x.to.node.gates.Load()
+		if gates == nil {
+			continue
+		}
+		for j, y := range cycle {
+			if j == i {
+				continue
+			}
+			for _, g := range *gates {
+				if slices.Contains(y.held, g) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// maxGateDepth bounds the gate search to the outermost held locks (gates
+// are outer locks), so that a writer holding a thousand locks costs no more
+// than one holding a few. A gate held deeper counts as not held: fewer
+// cycles are found infeasible, none wrongly.
+const maxGateDepth = 8
+
+// noteWriter narrows c's gate locks to those held now (held, excluding c),
+// for a blocking write acquisition (graph.mu not needed: a CAS loop).
+func noteWriter(c *Class, held []*heldLock) {
+	held = held[:min(len(held), maxGateDepth)]
+	for {
+		old := c.node.gates.Load()
+		if old != nil && len(*old) == 0 {
+			return
+		}
+		var next []*Class
+		if old == nil {
+			for _, h := range held {
+				if h.class != c && !slices.Contains(next, h.class) {
+					next = append(next, h.class)
+				}
+			}
+		} else {
+			heldNow := func(g *Class) bool {
+				return slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g })
+			}
+			if !slices.ContainsFunc(*old, func(g *Class) bool { return !heldNow(g) }) {
+				return // every gate is held: nothing changes, no allocation
+			}
+			for _, g := range *old {
+				if slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g }) {
+					next = append(next, g)
+				}
+			}
+			if len(next) == len(*old) {
+				return
+			}
+		}
+		if c.node.gates.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // findPath returns the shortest path of good edges from start to target,

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // lockMeta is the checking state embedded in every mutex.
@@ -23,6 +26,8 @@ type lockMeta struct {
 
 func (k *lockMeta) setClass(c *Class) { k.class.Store(c) }
 
+func keyOf(k *lockMeta) uintptr { return uintptr(unsafe.Pointer(k)) }
+
 // orderKey is LockAll's sort key: explicit class rank and id, then address.
 // Per-instance classes count as "no class" so that both builds sort alike.
 func (k *lockMeta) orderKey() (int, uint64) {
@@ -36,22 +41,50 @@ func (k *lockMeta) orderKey() (int, uint64) {
 // first use.
 func classOf[T any](owner *T, k *lockMeta, kind string) *Class {
 	if c := k.class.Load(); c != nil {
+		if c.perInstance && c.owner != uintptr(unsafe.Pointer(owner)) {
+			return copiedClass(owner, k, kind, c)
+		}
 		return c
 	}
-	return instanceClass(owner, k, kind)
+	return instanceClass(owner, k, kind, nil)
 }
 
-func instanceClass[T any](owner *T, k *lockMeta, kind string) *Class {
+func instanceClass[T any](owner *T, k *lockMeta, kind string, copyOf *Class) *Class {
 	c := &Class{id: classIDs.Add(1)}
 	c.perInstance = true
-	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first locked at " + callerSite(3) + ")"
-	if !k.class.CompareAndSwap(nil, c) {
+	c.owner = uintptr(unsafe.Pointer(owner))
+	verb := "locked"
+	switch kind {
+	case "WaitGroup", "Cond":
+		verb = "used"
+	}
+	site := callerSite(2)
+	c.site = kind + "@" + site
+	c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (first " + verb + " at " + site + ")"
+	if copyOf != nil {
+		c.name = kind + "#" + strconv.FormatUint(c.id, 10) + " (a copy of " + copyOf.name + ", first " + verb + " at " + site + ")"
+	}
+	if !k.class.CompareAndSwap(copyOf, c) {
 		return k.class.Load()
 	}
 	liveInstances.Add(1)
 	// The class never points back at the mutex, so the graph cannot keep
 	// the mutex alive; the cleanup removes the class once it is gone.
 	runtime.AddCleanup(owner, dropClass, c)
+	return c
+}
+
+// copiedClass handles a per-instance class found in a mutex other than its
+// own: the mutex was copied after first use. The copy gets its own class
+// (it is a different lock; sharing the class would report nesting when
+// both are held) and the copy is reported once per original class.
+func copiedClass[T any](owner *T, k *lockMeta, kind string, orig *Class) *Class {
+	c := instanceClass(owner, k, kind, orig)
+	if c.owner == uintptr(unsafe.Pointer(owner)) && orig.node.copyReported.CompareAndSwap(false, true) {
+		pcs := make([]uintptr, 32)
+		pcs = pcs[:runtime.Callers(4, pcs)]
+		deliver([]*OrderError{single(ErrCopied, orig, c, curGoid(), pcs)})
+	}
 	return c
 }
 
@@ -63,7 +96,11 @@ const (
 // heldLock is one entry of a goroutine's held-lock stack. Entries are
 // reused; all fields except state and since are guarded by the shard lock.
 type heldLock struct {
-	meta     *lockMeta
+	// key identifies the mutex (its lockMeta's address). It is not a
+	// pointer on purpose: the checker's records must not keep a mutex
+	// reachable, or Go's goroutine leak profile could not see that the
+	// goroutines blocked on it are blocked forever.
+	key      uintptr
 	class    *Class
 	gid      int64
 	read     bool
@@ -83,6 +120,14 @@ type goroutineLocks struct {
 	gid   int64
 	held  []*heldLock
 	spare []*heldLock
+	// recent are the classes of the blocking acquisitions made since the
+	// goroutine last waited (see block_check.go), at most maxRecent.
+	recent []*Class
+	// owes are the events the goroutine began work to unblock.
+	owes []*Class
+	// group is the LockAll group that foreign lockers taken by
+	// LockAllContext join (0 outside of it).
+	group uint64
 }
 
 // shard maps goroutine ids to their stacks. Entries whose stack became
@@ -124,7 +169,7 @@ func (s *shard) get(gid int64) *goroutineLocks {
 	}
 	if len(s.m) >= s.limit {
 		for id, gl := range s.m {
-			if len(gl.held) == 0 {
+			if len(gl.held) == 0 && len(gl.owes) == 0 && gl.group == 0 {
 				delete(s.m, id)
 			}
 		}
@@ -145,7 +190,7 @@ func (gl *goroutineLocks) push(k *lockMeta, c *Class, read, try bool, group uint
 	} else {
 		e = new(heldLock)
 	}
-	e.meta, e.class, e.gid, e.read, e.try, e.group, e.reported = k, c, gl.gid, read, try, group, 0
+	e.key, e.class, e.gid, e.read, e.try, e.group, e.reported = keyOf(k), c, gl.gid, read, try, group, 0
 	e.chained = false
 	// Stores only on change: an atomic store is an exchange, a load is not.
 	if e.state.Load() != state {
@@ -173,7 +218,7 @@ func (gl *goroutineLocks) push(k *lockMeta, c *Class, read, try bool, group uint
 func (gl *goroutineLocks) remove(k *lockMeta, read, heldOnly bool) bool {
 	for i := len(gl.held) - 1; i >= 0; i-- {
 		e := gl.held[i]
-		if e.meta == k && e.read == read && (!heldOnly || e.state.Load() == stateHeld) {
+		if e.key == keyOf(k) && e.read == read && (!heldOnly || e.state.Load() == stateHeld) {
 			gl.drop(i)
 			return true
 		}
@@ -187,7 +232,7 @@ func (gl *goroutineLocks) remove(k *lockMeta, read, heldOnly bool) bool {
 // waiting entry is then above the held one and must stay.
 func (gl *goroutineLocks) removeOldest(k *lockMeta) bool {
 	for i, e := range gl.held {
-		if e.meta == k && !e.read {
+		if e.key == keyOf(k) && !e.read {
 			gl.drop(i)
 			return true
 		}
@@ -200,7 +245,7 @@ func (gl *goroutineLocks) drop(i int) {
 	copy(gl.held[i:], gl.held[i+1:])
 	gl.held[len(gl.held)-1] = nil
 	gl.held = gl.held[:len(gl.held)-1]
-	e.meta, e.class = nil, nil
+	e.key, e.class = 0, nil
 	gl.spare = append(gl.spare, e)
 }
 
@@ -208,56 +253,76 @@ func (gl *goroutineLocks) drop(i int) {
 // and records it as waiting. The caller then blocks on the real lock and
 // calls acquired, or abandon if it gave up. Violations are reported before
 // the lock is taken.
-func acquire(k *lockMeta, c *Class, read bool, group uint64) *heldLock {
+func acquire(k *lockMeta, c *Class, read bool, group uint64) hold {
 	gid := curGoid()
 	sh := shardOf(gid)
 	sh.mu.Lock()
 	gl := sh.get(gid)
 	var todo []pending
 	chained := !c.perInstance // see check
+	if group == 0 {
+		group = gl.group
+	}
 	if len(gl.held) > 0 {
 		todo, chained = check(gl, k, c, group)
+	}
+	todo = gl.noteAcquire(c, todo)
+	if !read {
+		noteWriter(c, gl.held)
 	}
 	if todo == nil {
 		e := gl.push(k, c, read, false, group, stateWaiting)
 		e.chained = chained
 		sh.mu.Unlock()
-		return e
+		return hold{e, k}
+	}
+	held := make([]*Class, 0, len(gl.held))
+	for _, h := range gl.held {
+		held = append(held, h.class)
 	}
 	sh.mu.Unlock()
-	resolve(gid, c, todo)
+	resolve(gid, c, todo, read, held)
 	sh.mu.Lock()
 	e := sh.get(gid).push(k, c, read, false, group, stateWaiting)
 	sh.mu.Unlock()
-	return e
+	return hold{e, k}
 }
+
+// hold is an acquisition in progress: the caller keeps it on its stack,
+// blocks on the real lock, then calls acquired (or abandon).
+type hold struct {
+	e *heldLock
+	k *lockMeta
+}
+
+func (h hold) acquired() { h.e.acquired(h.k) }
+func (h hold) abandon()  { h.e.abandon() }
 
 // acquired marks a waiting entry as held.
-func (e *heldLock) acquired() {
+func (e *heldLock) acquired(k *lockMeta) {
 	if !e.read {
-		e.meta.holder = e.gid
+		k.holder = e.gid
 	}
-	// Only the watchdog and the search for another goroutine's read lock
-	// tell waiting from held entries (a write lock's entry is found through
-	// its holder, and a goroutine's own entries are never waiting when it
-	// unlocks), so write acquisitions skip the store when no watchdog saw
-	// them start. The state flips last: from here on another goroutine may
-	// remove (and the owner may then reuse) the entry.
+	// The state flips last: from here on another goroutine may remove (and
+	// the owner may then reuse) the entry. The watchdog, VerifyNone and the
+	// search for another goroutine's read lock tell waiting from held
+	// entries by it.
 	if t := wdClock.Load(); t != 0 {
 		e.since.Store(t)
-		e.state.Store(stateHeld)
-	} else if e.read || e.since.Load() != 0 {
-		e.state.Store(stateHeld)
 	}
+	e.state.Store(stateHeld)
 }
 
-// abandon removes a waiting entry after a timed acquisition gave up.
+// abandon removes a waiting entry after a timed acquisition gave up. An
+// acquisition that can give up cannot block a goroutine forever, so it no
+// longer counts among the recent ones either (see block_check.go).
 func (e *heldLock) abandon() {
 	sh := shardOf(e.gid)
 	sh.mu.Lock()
 	if gl := sh.lookup(e.gid); gl != nil {
 		for i, h := range gl.held {
 			if h == e {
+				gl.recent = slices.DeleteFunc(gl.recent, func(c *Class) bool { return c == h.class })
 				gl.drop(i)
 				break
 			}
@@ -317,6 +382,25 @@ func release(k *lockMeta, read bool) {
 		s.mu.Unlock()
 	}
 }
+
+// userSite returns "file.go:line" of the first frame outside this module
+// (test files count as outside), skip frames above the caller of userSite.
+func userSite(skip int) string {
+	var pcs [24]uintptr
+	n := runtime.Callers(skip+2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if f.File != "" && (!strings.HasPrefix(f.Function, modPrefix) || strings.HasSuffix(f.File, "_test.go")) {
+			return fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown site"
+		}
+	}
+}
+
+const modPrefix = "github.com/garrison-go/garrison/"
 
 // callerSite returns "file.go:line" of the first frame outside this
 // package, skip frames above the caller of callerSite.

@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -32,8 +33,12 @@ func (m *Mutex) SetClass(c *Class) { m.lk.setClass(c) }
 // Lock locks m, blocking until it is available. In checking builds an
 // order violation is reported before blocking.
 func (m *Mutex) Lock() {
-	e := acquire(&m.lk, classOf(m, &m.lk, "Mutex"), false, 0)
-	m.mu.Lock()
+	c := classOf(m, &m.lk, "Mutex")
+	e := acquire(&m.lk, c, false, 0)
+	if !m.mu.TryLock() {
+		contendedHold(e, &m.lk, c, false)
+		m.mu.Lock()
+	}
 	e.acquired()
 }
 
@@ -62,4 +67,14 @@ func (m *Mutex) lockInGroup(group uint64) {
 	e := acquire(&m.lk, classOf(m, &m.lk, "Mutex"), false, group)
 	m.mu.Lock()
 	e.acquired()
+}
+
+func (m *Mutex) lockContext(ctx context.Context, group uint64) error {
+	e := acquire(&m.lk, classOf(m, &m.lk, "Mutex"), false, group)
+	if err := pollLock(ctx, m.mu.TryLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
 }

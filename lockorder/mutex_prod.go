@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -57,3 +58,5 @@ func (m *Mutex) orderKey() (int, uint64, uintptr) {
 }
 
 func (m *Mutex) lockInGroup(uint64) { m.mu.Lock() }
+
+func (m *Mutex) lockContext(ctx context.Context, _ uint64) error { return pollLock(ctx, m.mu.TryLock) }

@@ -20,6 +20,11 @@ import (
 // work is the critical sections' stand-in for real work.
 var work atomic.Int64
 
+// forgetReports clears the per-bug deduplication, so that a test run
+// again (-count) sees its per-instance reports again: tests that rely on a
+// report to leave an operation that would block would otherwise hang.
+func forgetReports() { seenReports.Clear() }
+
 // collector receives reports instead of the default panic.
 type collector struct {
 	mu   sync.Mutex
@@ -28,6 +33,7 @@ type collector struct {
 
 func collect(t *testing.T) *collector {
 	t.Helper()
+	forgetReports()
 	c := &collector{}
 	t.Cleanup(SetHandler(func(e *OrderError) {
 		c.mu.Lock()
@@ -41,16 +47,6 @@ func (c *collector) all() []*OrderError {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]*OrderError(nil), c.errs...)
-}
-
-// run runs f on a fresh goroutine and waits for it.
-func run(f func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f()
-	}()
-	<-done
 }
 
 func classed(name string, rank int) *Mutex {
@@ -592,7 +588,8 @@ func TestWatchdogReportsLongHoldAndWait(t *testing.T) {
 	require.Contains(t, held.Stack, "holdForWatchdog")
 	require.Equal(t, held.Goroutine, waited.HolderGoroutine)
 	require.Contains(t, waited.HolderStack, "holdForWatchdog")
-	require.Contains(t, waited.String(), "waited for")
+	require.Contains(t, waited.String(), "has waited")
+	require.NotContains(t, waited.String(), "for for")
 	stop()
 	stop()
 	require.Zero(t, wdClock.Load())
@@ -674,6 +671,14 @@ func (g *refGraph) reach(from, to int) bool {
 	return dfs(from)
 }
 
+var firstLock = [...]func(*Mutex){
+	func(m *Mutex) { m.Lock(); work.Add(1); m.Unlock() },
+	func(m *Mutex) { m.Lock(); work.Add(1); m.Unlock() },
+	func(m *Mutex) { m.Lock(); work.Add(1); m.Unlock() },
+	func(m *Mutex) { m.Lock(); work.Add(1); m.Unlock() },
+	func(m *Mutex) { m.Lock(); work.Add(1); m.Unlock() },
+}
+
 func FuzzOrderAgainstReference(f *testing.F) {
 	f.Add([]byte{0, 1, 15, 1, 0, 15})
 	f.Add([]byte{0, 1, 15, 1, 2, 15, 2, 0, 15})
@@ -694,9 +699,10 @@ func FuzzOrderAgainstReference(f *testing.F) {
 			if i%2 == 1 {
 				ms[i].SetClass(NewClass("fuzz."+string(rune('a'+i)), 0))
 			}
-			ms[i].Lock() // creates and names the per-instance class
-			work.Add(1)
-			ms[i].Unlock()
+			// Creates and names the per-instance class, from a site of its
+			// own: per-instance classes first locked at one site are one
+			// declaration for report deduplication.
+			firstLock[i](ms[i])
 			names[ms[i].lk.class.Load().String()] = i
 		}
 		ref := &refGraph{known: make([][]bool, n), good: make([][]bool, n)}
@@ -834,4 +840,58 @@ func TestCheckerStressConsistentOrder(t *testing.T) {
 	wg.Wait()
 	require.Empty(t, c.all())
 	require.Zero(t, totalHeld())
+}
+
+// TestLockAllContextSameClassIsNotNesting: a set of one class taken by
+// LockAllContext (TimedMutexes too) is ordered, like LockAll's.
+func TestLockAllContextSameClassIsNotNesting(t *testing.T) {
+	c := collect(t)
+	acct := NewClass("lac.account", 0)
+	ms := make([]Mutex, 3)
+	ts := make([]TimedMutex, 3)
+	var ls []sync.Locker
+	for i := range ms {
+		ms[i].SetClass(acct)
+		ts[i].SetClass(acct)
+		ls = append(ls, &ms[i], &ts[i])
+	}
+	require.NoError(t, LockAllContext(t.Context(), ls...))
+	UnlockAll(ls...)
+	require.Empty(t, c.all())
+	require.Zero(t, heldHere())
+	// Outside of it, nesting is reported as before.
+	lockAB(&ts[0], &ts[1])
+	require.Len(t, c.all(), 1)
+	require.ErrorIs(t, c.all()[0], ErrNesting)
+}
+
+// TestRankViolationShowsTheCycle: a -> b -> c was seen in rank order; c
+// held while taking a breaks the ranks, and the report shows the cycle.
+func TestRankViolationShowsTheCycle(t *testing.T) {
+	c := collect(t)
+	a, b, d := classed("rc.a", 1), classed("rc.b", 2), classed("rc.c", 3)
+	lockAB(a, b)
+	lockAB(b, d)
+	x := classed("rc.x", 4)
+	run(func() {
+		d.Lock()
+		x.Lock()
+		a.Lock() // outranked by both held locks
+		work.Add(1)
+		a.Unlock()
+		x.Unlock()
+		d.Unlock()
+	})
+	errs := c.all()
+	require.Len(t, errs, 1, "one report per acquisition")
+	e := errs[0]
+	require.ErrorIs(t, e, ErrRank)
+	msg := e.Error()
+	// The graph knows rc.a -> rc.b -> rc.c -> rc.x (the last edge from
+	// this goroutine): the whole cycle the ranks forbid.
+	require.Contains(t, msg, "lock rank violation: acquiring rc.a (rank 1) while holding rc.x (rank 4) (cycle: rc.a (rank 1) -> rc.b (rank 2) -> rc.c (rank 3) -> rc.x (rank 4) -> rc.a (rank 1))")
+	require.Contains(t, msg, "acquired rc.a (rank 1) while holding rc.c (rank 3)", "every outranking held lock is named")
+	last := e.Edges[len(e.Edges)-1]
+	require.True(t, last.Current)
+	require.Equal(t, "rc.x (rank 4)", last.From)
 }

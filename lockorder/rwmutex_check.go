@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -32,8 +33,12 @@ func (rw *RWMutex) SetClass(c *Class) { rw.lk.setClass(c) }
 
 // Lock locks rw for writing, blocking until no reader or writer holds it.
 func (rw *RWMutex) Lock() {
-	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), false, 0)
-	rw.mu.Lock()
+	c := classOf(rw, &rw.lk, "RWMutex")
+	e := acquire(&rw.lk, c, false, 0)
+	if !rw.mu.TryLock() {
+		contendedHold(e, &rw.lk, c, false)
+		rw.mu.Lock()
+	}
 	e.acquired()
 }
 
@@ -57,8 +62,12 @@ func (rw *RWMutex) Unlock() {
 // RLock locks rw for reading, blocking while a writer holds or waits for
 // it. It must not be used for recursive read locking.
 func (rw *RWMutex) RLock() {
-	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), true, 0)
-	rw.mu.RLock()
+	c := classOf(rw, &rw.lk, "RWMutex")
+	e := acquire(&rw.lk, c, true, 0)
+	if !rw.mu.TryRLock() {
+		contendedHold(e, &rw.lk, c, true)
+		rw.mu.RLock()
+	}
 	e.acquired()
 }
 
@@ -106,4 +115,25 @@ func (r *rlocker) lockInGroup(group uint64) {
 	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), true, group)
 	rw.mu.RLock()
 	e.acquired()
+}
+
+func (rw *RWMutex) lockContext(ctx context.Context, group uint64) error {
+	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), false, group)
+	if err := pollLock(ctx, rw.mu.TryLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
+}
+
+func (r *rlocker) lockContext(ctx context.Context, group uint64) error {
+	rw := (*RWMutex)(r)
+	e := acquire(&rw.lk, classOf(rw, &rw.lk, "RWMutex"), true, group)
+	if err := pollLock(ctx, rw.mu.TryRLock); err != nil {
+		e.abandon()
+		return err
+	}
+	e.acquired()
+	return nil
 }

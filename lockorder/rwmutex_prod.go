@@ -3,6 +3,7 @@
 package lockorder
 
 import (
+	"context"
 	"sync"
 	"unsafe"
 )
@@ -64,3 +65,11 @@ func (r *rlocker) Unlock() { r.mu.RUnlock() }
 func (r *rlocker) orderKey() (int, uint64, uintptr) { return (*RWMutex)(r).orderKey() }
 
 func (r *rlocker) lockInGroup(uint64) { r.mu.RLock() }
+
+func (rw *RWMutex) lockContext(ctx context.Context, _ uint64) error {
+	return pollLock(ctx, rw.mu.TryLock)
+}
+
+func (r *rlocker) lockContext(ctx context.Context, _ uint64) error {
+	return pollLock(ctx, r.mu.TryRLock)
+}

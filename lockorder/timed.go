@@ -3,21 +3,22 @@ package lockorder
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/garrison-go/garrison/internal/ctxerr"
+	"github.com/garrison-go/garrison/internal/ctxlock"
 )
 
 // ErrTimeout is returned by LockTimeout when the lock was not acquired in
 // time. It wraps context.DeadlineExceeded.
 var ErrTimeout = fmt.Errorf("lockorder: lock not acquired before the timeout: %w", context.DeadlineExceeded)
 
-const (
-	timedLocked  = 1 << iota // the lock is held
-	timedWaiters             // the queue is non-empty; Unlock must hand off
-)
+// ErrNilContext is returned (wrapped) by LockContext for a nil context: a
+// caller's bug reported as an error, never a panic. It is the same value
+// in every garrison package.
+var ErrNilContext = ctxerr.ErrNilContext
 
 // A TimedMutex is a mutual exclusion lock whose acquisition can give up:
 // LockContext returns when ctx ends and LockTimeout after a duration. The
@@ -29,15 +30,14 @@ const (
 // in FIFO order, each blocked on its own channel, and Unlock hands the lock
 // directly to the first of them, so newcomers cannot starve a waiter and
 // blocked goroutines are durably blocked for testing/synctest (a waiter on
-// a sync.Mutex is not).
+// a sync.Mutex is not). The lock is the one changuard.Guarded uses, in its
+// FIFO mode.
 type TimedMutex struct {
-	state atomic.Uint32
-	mu    sync.Mutex // guards queue
-	queue []chan struct{}
-
-	contended atomic.Uint64
-	abandoned atomic.Uint64
-	lk        lockMeta
+	l ctxlock.RW
+	// failedFast counts the calls that gave up without queueing: a ctx
+	// already done, or LockTimeout with d <= 0 on a busy lock.
+	failedFast atomic.Uint64
+	lk         lockMeta
 }
 
 // TimedStats is a snapshot of a TimedMutex's counters.
@@ -50,14 +50,12 @@ type TimedStats struct {
 
 // Stats returns a snapshot of t's counters.
 func (t *TimedMutex) Stats() TimedStats {
-	t.mu.Lock()
-	n := len(t.queue)
-	t.mu.Unlock()
+	s := t.l.Stats()
 	return TimedStats{
-		Locked:    t.state.Load()&timedLocked != 0,
-		Waiters:   n,
-		Contended: t.contended.Load(),
-		Abandoned: t.abandoned.Load(),
+		Locked:    s.Locked,
+		Waiters:   s.Waiting,
+		Contended: s.Contended,
+		Abandoned: s.Canceled + t.failedFast.Load(),
 	}
 }
 
@@ -67,16 +65,14 @@ func (t *TimedMutex) SetClass(c *Class) { t.lk.setClass(c) }
 // Lock locks t, blocking until it is available.
 func (t *TimedMutex) Lock() {
 	h := t.enter(0)
-	if !t.state.CompareAndSwap(0, timedLocked) {
-		t.wait(nil, nil)
-	}
+	t.l.Lock(true)
 	h.acquired()
 }
 
 // TryLock locks t if it is free and reports whether it did. It does not
 // overtake queued waiters.
 func (t *TimedMutex) TryLock() bool {
-	if !t.state.CompareAndSwap(0, timedLocked) {
+	if !t.l.TryLock() {
 		return false
 	}
 	t.enteredTry()
@@ -84,26 +80,23 @@ func (t *TimedMutex) TryLock() bool {
 }
 
 // LockContext locks t, blocking until it is available or ctx ends. It
-// returns nil once t is held. If ctx ends first (or has already ended) t is
-// not held and the error wraps ctx.Err() and context.Cause(ctx).
+// returns nil once t is held. If ctx ends first t is not held and the
+// error matches both ctx.Err() and context.Cause(ctx). A ctx that is
+// already done fails at once even if t is free, and a nil ctx fails with
+// an error matching [ErrNilContext]: neither is order-checked, since
+// neither waits.
 func (t *TimedMutex) LockContext(ctx context.Context) error {
-	done := ctx.Done()
-	if done != nil {
-		select {
-		case <-done:
-			t.abandoned.Add(1)
-			return ctxError(ctx)
-		default:
-		}
+	if err := ctxerr.Check(ctx); err != nil {
+		t.failedFast.Add(1)
+		return fmt.Errorf("lockorder: lock not acquired: %w", err)
 	}
 	h := t.enter(0)
-	if t.state.CompareAndSwap(0, timedLocked) || t.wait(done, nil) {
+	if t.l.LockWait(true, ctx.Done(), nil) {
 		h.acquired()
 		return nil
 	}
 	h.abandon()
-	t.abandoned.Add(1)
-	return ctxError(ctx)
+	return fmt.Errorf("lockorder: lock not acquired: %w", ctxerr.Err(ctx))
 }
 
 // LockTimeout locks t, blocking for at most d. It returns nil once t is
@@ -115,23 +108,22 @@ func (t *TimedMutex) LockTimeout(d time.Duration) error {
 		if t.TryLock() {
 			return nil
 		}
-		t.abandoned.Add(1)
+		t.failedFast.Add(1)
 		return ErrTimeout
 	}
 	h := t.enter(0)
-	if t.state.CompareAndSwap(0, timedLocked) {
+	if t.l.TryLock() {
 		h.acquired()
 		return nil
 	}
 	timer := time.NewTimer(d)
-	ok := t.wait(nil, timer.C)
+	ok := t.l.LockWait(true, nil, timer.C)
 	timer.Stop()
 	if ok {
 		h.acquired()
 		return nil
 	}
 	h.abandon()
-	t.abandoned.Add(1)
 	return ErrTimeout
 }
 
@@ -139,100 +131,9 @@ func (t *TimedMutex) LockTimeout(d time.Duration) error {
 // panics if t is not locked. Any goroutine may unlock.
 func (t *TimedMutex) Unlock() {
 	t.leave()
-	if !t.state.CompareAndSwap(timedLocked, 0) {
-		t.unlockSlow()
-	}
-}
-
-// wait queues the caller until the lock is handed to it (true) or done or
-// expired fires (false, lock not held).
-func (t *TimedMutex) wait(done <-chan struct{}, expired <-chan time.Time) bool {
-	t.contended.Add(1)
-	// Critical sections are usually short: yielding a few times before
-	// queueing often finds the lock free and avoids a sleep and a handoff.
-	// Only a free lock with an empty queue can be taken here, so this
-	// never overtakes a queued waiter.
-	for range 4 {
-		runtime.Gosched()
-		if t.state.CompareAndSwap(0, timedLocked) {
-			return true
-		}
-	}
-	t.mu.Lock()
-	for {
-		s := t.state.Load()
-		if s&timedLocked == 0 {
-			if t.state.CompareAndSwap(s, s|timedLocked) {
-				t.mu.Unlock()
-				return true
-			}
-			continue
-		}
-		// Setting the waiters bit under t.mu, while the lock is held,
-		// makes the holder's Unlock fail its fast path and come to the
-		// queue, which it can only read after we have joined it.
-		if t.state.CompareAndSwap(s, s|timedWaiters) {
-			break
-		}
-	}
-	// Not pooled: a channel made inside a testing/synctest bubble must not
-	// be used outside it.
-	ready := make(chan struct{}, 1)
-	t.queue = append(t.queue, ready)
-	t.mu.Unlock()
-
-	select {
-	case <-ready:
-		return true
-	case <-done:
-	case <-expired:
-	}
-	t.mu.Lock()
-	for i, q := range t.queue {
-		if q == ready {
-			t.queue = append(t.queue[:i], t.queue[i+1:]...)
-			if len(t.queue) == 0 {
-				t.state.And(^uint32(timedWaiters))
-			}
-			t.mu.Unlock()
-			return false
-		}
-	}
-	t.mu.Unlock()
-	// Unlock handed the lock over while we were giving up. The caller was
-	// told by ctx that it gave up first, so pass the lock on rather than
-	// return success late.
-	<-ready
-	if !t.state.CompareAndSwap(timedLocked, 0) {
-		t.unlockSlow()
-	}
-	return false
-}
-
-func (t *TimedMutex) unlockSlow() {
-	t.mu.Lock()
-	if t.state.Load()&timedLocked == 0 {
-		t.mu.Unlock()
+	if !t.l.Unlock() {
 		panic("lockorder: Unlock of unlocked TimedMutex")
 	}
-	if len(t.queue) == 0 {
-		t.state.Store(0)
-		t.mu.Unlock()
-		return
-	}
-	next := t.queue[0]
-	t.queue[0] = nil
-	t.queue = t.queue[1:]
-	if len(t.queue) == 0 {
-		t.queue = nil
-		t.state.Store(timedLocked)
-	}
-	// Direct handoff: the lock stays held and now belongs to next. The
-	// send cannot block (buffer of one, sent once) and happens under t.mu,
-	// so a waiter that gives up and finds itself dequeued knows the token
-	// is already in its channel.
-	next <- struct{}{}
-	t.mu.Unlock()
 }
 
 func (t *TimedMutex) orderKey() (int, uint64, uintptr) {
@@ -242,18 +143,6 @@ func (t *TimedMutex) orderKey() (int, uint64, uintptr) {
 
 func (t *TimedMutex) lockInGroup(group uint64) {
 	h := t.enter(group)
-	if !t.state.CompareAndSwap(0, timedLocked) {
-		t.wait(nil, nil)
-	}
+	t.l.Lock(true)
 	h.acquired()
-}
-
-// ctxError explains why a wait ended, keeping both ctx.Err() and the cause
-// visible to errors.Is.
-func ctxError(ctx context.Context) error {
-	err, cause := ctx.Err(), context.Cause(ctx)
-	if cause == nil || cause == err {
-		return fmt.Errorf("lockorder: lock not acquired: %w", err)
-	}
-	return fmt.Errorf("lockorder: lock not acquired: %w: %w", err, cause)
 }

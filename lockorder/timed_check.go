@@ -2,9 +2,6 @@
 
 package lockorder
 
-// hold is the record of an acquisition in progress.
-type hold = *heldLock
-
 func (t *TimedMutex) enter(group uint64) hold {
 	return acquire(&t.lk, classOf(t, &t.lk, "TimedMutex"), false, group)
 }

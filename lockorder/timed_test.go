@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -206,4 +207,16 @@ func TestTimedStressWithCancellation(t *testing.T) {
 		require.Positive(t, failed)
 		require.Positive(t, s.Contended)
 	})
+}
+
+// TestLockContextNilContext checks that a nil ctx is an error, not a
+// panic, and leaves the mutex untouched.
+func TestLockContextNilContext(t *testing.T) {
+	var m TimedMutex
+	//lint:ignore SA1012 a nil ctx is the input under test
+	err := m.LockContext(nil) //nolint:staticcheck
+	require.ErrorIs(t, err, ErrNilContext)
+	require.True(t, m.TryLock(), "still free")
+	m.Unlock()
+	assert.Equal(t, uint64(1), m.Stats().Abandoned)
 }

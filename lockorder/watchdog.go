@@ -28,16 +28,24 @@ type Report struct {
 	// acquisition stack.
 	HolderGoroutine int64
 	HolderStack     string
+	// Leaked is true when Go's goroutine leak profile confirmed that
+	// Goroutine is blocked forever (a partial deadlock); always false
+	// when the profile is not available (see LeakProfileAvailable).
+	Leaked bool
 }
 
 // String returns a multi-line description of r.
 func (r Report) String() string {
 	var b strings.Builder
-	verb := "held"
+	d := r.For.Round(time.Millisecond)
 	if r.Waiting {
-		verb = "waited for"
+		fmt.Fprintf(&b, "goroutine %d has waited %v for lock %s, since:\n%s", r.Goroutine, d, r.Class, indent(r.Stack))
+	} else {
+		fmt.Fprintf(&b, "goroutine %d has held lock %s for %v, since:\n%s", r.Goroutine, r.Class, d, indent(r.Stack))
 	}
-	fmt.Fprintf(&b, "lock %s %s for %v by goroutine %d, at:\n%s", r.Class, verb, r.For, r.Goroutine, indent(r.Stack))
+	if r.Leaked {
+		b.WriteString("blocked forever: confirmed by Go's goroutine leak profile\n")
+	}
 	if r.Waiting && r.HolderGoroutine != 0 {
 		fmt.Fprintf(&b, "held by goroutine %d, acquired at:\n%s", r.HolderGoroutine, indent(r.HolderStack))
 	}

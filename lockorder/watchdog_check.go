@@ -76,14 +76,16 @@ func watch(threshold, interval time.Duration, f func(Report), stop <-chan struct
 		}
 		now := int64(time.Since(wdEpoch)) + 1
 		wdClock.Store(now)
-		for _, r := range overdue(now, int64(threshold)) {
+		reports := overdue(now, int64(threshold))
+		confirmLeaks(reports)
+		for _, r := range reports {
 			f(r)
 		}
 	}
 }
 
 type snapshot struct {
-	meta    *lockMeta
+	key     uintptr
 	class   string
 	gid     int64
 	waiting bool
@@ -115,7 +117,7 @@ func overdue(now, threshold int64) []Report {
 					e.reported |= 1 << state
 				}
 				snaps = append(snaps, snapshot{
-					meta: e.meta, class: e.class.String(), gid: e.gid,
+					key: e.key, class: e.class.String(), gid: e.gid,
 					waiting: state == stateWaiting, since: since,
 					pcs: append([]uintptr(nil), e.pcs...), due: due,
 				})
@@ -131,7 +133,7 @@ func overdue(now, threshold int64) []Report {
 		r := Report{Class: sn.class, Goroutine: sn.gid, Waiting: sn.waiting, For: time.Duration(now - sn.since), Stack: stackString(sn.pcs)}
 		if sn.waiting {
 			for _, h := range snaps {
-				if h.meta == sn.meta && !h.waiting {
+				if h.key == sn.key && !h.waiting {
 					r.HolderGoroutine, r.HolderStack = h.gid, stackString(h.pcs)
 					break
 				}
@@ -140,6 +142,26 @@ func overdue(now, threshold int64) []Report {
 		reports = append(reports, r)
 	}
 	return reports
+}
+
+// confirmLeaks asks Go's leak profile, when there is one, whether the
+// waiters reported are blocked forever. It costs a garbage collection, so
+// it runs only on ticks that report a wait.
+func confirmLeaks(reports []Report) {
+	waits := false
+	for _, r := range reports {
+		waits = waits || r.Waiting
+	}
+	if !waits {
+		return
+	}
+	leaked, ok := leakedGoroutines()
+	if !ok {
+		return
+	}
+	for i := range reports {
+		_, reports[i].Leaked = leaked[reports[i].Goroutine]
+	}
 }
 
 func stackString(pcs []uintptr) string {

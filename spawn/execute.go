@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/panics"
 )
 
@@ -98,6 +99,8 @@ func (s *Spawner) run(j *job, w *workerState) {
 		start = time.Now()
 	}
 	s.started.Add(1)
+	blockhook.Begin(s, blockhook.Done)
+	defer blockhook.End(s, blockhook.Done)
 	returned := false
 	defer func() {
 		if returned {
@@ -116,7 +119,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 			// Nobody waits for a Go task's result: without a hook, the
 			// log is the only owner left. (Group.Wait returns a group
 			// task's panic, Handle.Wait a Submit task's.)
-			panics.Report(pe)
+			panics.ReportTo(s.cfg.logger, pe)
 		}
 		s.account(j, panicked, pe, pe)
 	}()

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/ctxerr"
 )
 
@@ -28,6 +29,7 @@ func (s *Spawner) Wait(ctx context.Context) error {
 	if s.isOwnTask(ctx) {
 		return ErrWouldDeadlock
 	}
+	blockhook.Wait(s, blockhook.Done)
 	return s.await(ctx, func() bool { return s.pending() == 0 })
 }
 

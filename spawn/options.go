@@ -3,6 +3,7 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -50,6 +51,7 @@ type config struct {
 	maxKeys       int
 	guard         *OverloadGuard
 	hooks         Hooks
+	logger        *slog.Logger // WithLogger; see log.go
 	// maxSet: WithMaxConcurrent was given (else WithAdaptiveLimit's max
 	// becomes the hard cap).
 	maxSet      bool

@@ -151,6 +151,7 @@ func New(opts ...Option) (*Spawner, error) {
 			"%d bytes per slot (%d MiB at this size), so the sum is bounded to keep a typo from allocating gigabytes",
 			cfg.maxConcurrent, cfg.queue, n, maxSlots, slotBytes, (uint64(queueSize(n))*slotBytes)>>20)
 	}
+	cfg.hooks = cfg.logHooks()
 	s := &Spawner{
 		cfg:         cfg,
 		maxRunning:  int64(cfg.maxConcurrent),

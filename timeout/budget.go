@@ -2,6 +2,7 @@ package timeout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -39,7 +40,7 @@ func Budget(ctx context.Context) (remaining time.Duration, ok bool) {
 // caller must call cancel once the step is over.
 func Sub(ctx context.Context, fraction float64, min time.Duration, opts ...Option) (context.Context, context.CancelFunc, error) {
 	if ctx == nil {
-		return nil, nil, invalid("timeout.Sub: nil context")
+		return nil, nil, nilContext("timeout.Sub")
 	}
 	// The negated comparison also rejects NaN.
 	if !(fraction > 0 && fraction <= 1) {
@@ -51,12 +52,14 @@ func Sub(ctx context.Context, fraction float64, min time.Duration, opts ...Optio
 	if ctx.Err() != nil {
 		return nil, nil, ctxError(ctx)
 	}
-	remaining, ok := Budget(ctx)
+	deadline, ok := ctx.Deadline()
 	if !ok {
 		return nil, nil, fmt.Errorf("%w: timeout.Sub needs a deadline to split", ErrNoDeadline)
 	}
+	now := time.Now()
+	remaining := deadline.Sub(now)
 	if remaining <= 0 || remaining < min {
-		return nil, nil, fmt.Errorf("%w: %v left, step needs at least %v", ErrBudgetExhausted, remaining, min)
+		return nil, nil, fmt.Errorf("%w: %v left, step needs at least %v", ErrBudgetExhausted, max(remaining, 0), min)
 	}
 	// float64 rounds a remaining time near math.MaxInt64 up to 2^63, and
 	// converting that back overflows: keep the whole budget then.
@@ -66,6 +69,36 @@ func Sub(ctx context.Context, fraction float64, min time.Duration, opts ...Optio
 	}
 	share = max(share, min, 1)
 	cause := &Error{Op: opName(opts), Budget: share, Elapsed: share}
-	sctx, cancel := context.WithTimeoutCause(ctx, share, cause)
+	stepDeadline := now.Add(share)
+	if stepDeadline.After(deadline) {
+		stepDeadline = deadline
+	}
+	sctx, cancel := withStepDeadline(ctx, stepDeadline, cause)
 	return sctx, cancel, nil
+}
+
+// withStepDeadline derives a context that ends at stepDeadline, never
+// later than ctx's own deadline, with cause, or when ctx is cancelled.
+//
+// context.WithDeadlineCause would not do: given a deadline at or near the
+// parent's, the parent's own timer may fire first and end the child with
+// the parent's cause, losing the step's. So the step's context is not
+// derived from ctx's deadline at all (WithoutCancel keeps ctx's values
+// only), and ctx's end is passed on by AfterFunc, except an end by a
+// deadline: that deadline is no earlier than stepDeadline, which has then
+// come too, and the step's own timer reports the step's cause.
+func withStepDeadline(ctx context.Context, stepDeadline time.Time, cause *Error) (context.Context, context.CancelFunc) {
+	cctx, cancelCause := context.WithCancelCause(context.WithoutCancel(ctx))
+	sctx, cancelTimer := context.WithDeadlineCause(cctx, stepDeadline, cause)
+	stop := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && !time.Now().Before(stepDeadline) {
+			return
+		}
+		cancelCause(context.Cause(ctx))
+	})
+	return sctx, func() {
+		stop()
+		cancelTimer()
+		cancelCause(nil)
+	}
 }

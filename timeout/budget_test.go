@@ -193,3 +193,56 @@ func TestBudgetNilContext(t *testing.T) {
 	assert.False(t, ok)
 	assert.Zero(t, left)
 }
+
+// TestSubWholeBudgetKeepsItsCause: a step given all that is left (fraction
+// 1, or a min that reaches the parent's deadline) used to inherit the
+// parent's deadline, and with it the parent's cause, instead of the
+// documented *Error naming the step.
+func TestSubWholeBudgetKeepsItsCause(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		fraction float64
+		min      time.Duration
+	}{
+		{"fraction 1", 1, 0},
+		{"min equals remaining", 0.1, time.Second},
+		{"min just under remaining", 0.1, time.Second - time.Nanosecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				step, stepCancel, err := Sub(ctx, tc.fraction, tc.min, Named("whole"))
+				require.NoError(t, err)
+				defer stepCancel()
+				d, _ := step.Deadline()
+				pd, _ := ctx.Deadline()
+				assert.False(t, d.After(pd), "the step never outlives its parent")
+				<-step.Done()
+				assert.ErrorIs(t, step.Err(), context.DeadlineExceeded)
+				var te *Error
+				require.ErrorAs(t, context.Cause(step), &te, "cause %v", context.Cause(step))
+				assert.Equal(t, "whole", te.Op)
+				<-ctx.Done()
+			})
+		})
+	}
+}
+
+// TestSubFollowsParentCancellation: a step ends with its parent's
+// cancellation and reports the parent's cause.
+func TestSubFollowsParentCancellation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base, cancelBase := context.WithTimeout(t.Context(), time.Second)
+		defer cancelBase()
+		ctx, cancel := context.WithCancelCause(base)
+		step, stepCancel, err := Sub(ctx, 1, 0)
+		require.NoError(t, err)
+		defer stepCancel()
+		why := errors.New("client left")
+		cancel(why)
+		<-step.Done()
+		assert.ErrorIs(t, step.Err(), context.Canceled)
+		assert.ErrorIs(t, context.Cause(step), why)
+	})
+}

@@ -21,13 +21,19 @@ import (
 // until fn returns, whether or not the caller is still waiting. Counting
 // calls that are still in time is what makes the cap a guarantee: any of
 // them may be abandoned a moment later, and the caller must then be able
-// to return at once. So at most maxAbandoned fns run at once, and the
-// number of abandoned ones never exceeds maxAbandoned.
+// to return at once. So at most maxRunning fns run at once, and the
+// number of abandoned ones, a subset of them, never exceeds it either.
+//
+// Stop a Detacher with Shutdown (refuse new calls, wait for every fn to
+// return) or Close (refuse new calls, return at once).
 //
 // Use NewDetacher; the zero Detacher rejects every call with an error
 // wrapping ErrInvalid. A Detacher is safe for concurrent use.
 type Detacher struct {
-	max       int64
+	max int64
+	// held is the number of fns running, plus detacherClosed once
+	// Shutdown or Close has begun: one word, so that no call can take a
+	// slot after a Shutdown has seen the count reach zero.
 	held      atomic.Int64
 	abandoned atomic.Int64
 
@@ -52,7 +58,7 @@ type DetacherStats struct {
 	Abandoned   int    // fns still running whose caller has returned
 	Completed   uint64 // calls that returned what fn returned
 	TimedOut    uint64 // calls that returned at a deadline or cancellation, abandoning fn
-	Rejected    uint64 // calls refused with ErrTooManyAbandoned
+	Rejected    uint64 // calls refused with ErrTooManyRunning or ErrClosed
 	Canceled    uint64 // calls not started because ctx was already done
 	LateReturns uint64 // abandoned fns that have since returned
 }
@@ -74,13 +80,18 @@ var ErrPanic = panics.ErrPanic
 
 var errGoexit = panics.ErrGoexit
 
-// NewDetacher returns a Detacher that lets at most maxAbandoned fns run at
-// once, abandoned or not. maxAbandoned must be positive.
-func NewDetacher(maxAbandoned int) (*Detacher, error) {
-	if maxAbandoned <= 0 {
-		return nil, invalid("timeout.NewDetacher: maxAbandoned %d is not positive", maxAbandoned)
+// detacherClosed is the bit of Detacher.held set by Shutdown and Close,
+// far above any count of running fns.
+const detacherClosed = 1 << 62
+
+// NewDetacher returns a Detacher that lets at most maxRunning fns run at
+// once, abandoned or not: the cap on running calls is also the cap on
+// abandoned ones. maxRunning must be positive and at most 1<<40.
+func NewDetacher(maxRunning int) (*Detacher, error) {
+	if maxRunning <= 0 || maxRunning > 1<<40 {
+		return nil, invalid("timeout.NewDetacher: maxRunning %d is not in [1, 1<<40]", maxRunning)
 	}
-	return &Detacher{max: int64(maxAbandoned)}, nil
+	return &Detacher{max: int64(maxRunning)}, nil
 }
 
 const (
@@ -107,10 +118,11 @@ type detachedCall struct {
 // passed, or an error wrapping context.Cause(ctx) if ctx ended first;
 // fn's slot stays taken until fn returns.
 //
-// If every slot is taken, Run returns an error wrapping ErrTooManyAbandoned
-// without starting fn. If ctx is already done, fn is not started. A nil
-// ctx or fn, or a timeout that is not positive, is rejected with an error
-// wrapping ErrInvalid.
+// If every slot is taken, Run returns an error wrapping ErrTooManyRunning
+// without starting fn, and after Shutdown or Close one wrapping ErrClosed.
+// If ctx is already done, fn is not started. A nil ctx or fn, or a timeout
+// that is not positive, is rejected with an error wrapping ErrInvalid (and
+// ErrNilContext for the ctx).
 func (d *Detacher) Run(ctx context.Context, timeout time.Duration, fn func(context.Context) error, opts ...Option) error {
 	if fn == nil {
 		return invalid("timeout.Detacher.Run: nil fn")
@@ -119,7 +131,7 @@ func (d *Detacher) Run(ctx context.Context, timeout time.Duration, fn func(conte
 		return invalid("timeout.Detacher.Run: zero Detacher, use NewDetacher")
 	}
 	if ctx == nil {
-		return invalid("timeout.Detacher.Run: nil context")
+		return nilContext("timeout.Detacher.Run")
 	}
 	if timeout <= 0 {
 		return invalid("timeout.Detacher.Run: duration %v is not positive", timeout)
@@ -128,10 +140,9 @@ func (d *Detacher) Run(ctx context.Context, timeout time.Duration, fn func(conte
 		d.canceled.Add(1)
 		return ctxError(ctx)
 	}
-	if !d.acquire() {
+	if err := d.acquire(); err != nil {
 		d.rejected.Add(1)
-		return fmt.Errorf("%w: all %d slots are held by fns that have not returned (%d abandoned)",
-			ErrTooManyAbandoned, d.max, d.Abandoned())
+		return err
 	}
 	tctx, cancel, cause, err := begin(ctx, timeout, opts, "timeout.Detacher.Run")
 	if err != nil {
@@ -167,17 +178,21 @@ func (d *Detacher) Run(ctx context.Context, timeout time.Duration, fn func(conte
 	return c.err
 }
 
-// acquire takes a slot if one is free. A compare-and-swap rather than an
-// add-then-undo keeps the count exact, so Stats never shows more running
-// fns than the cap, even for an instant.
-func (d *Detacher) acquire() bool {
+// acquire takes a slot if one is free and the Detacher is open. A
+// compare-and-swap rather than an add-then-undo keeps the count exact, so
+// Stats never shows more running fns than the cap, even for an instant.
+func (d *Detacher) acquire() error {
 	for {
 		n := d.held.Load()
+		if n&detacherClosed != 0 {
+			return fmt.Errorf("%w: Run after Shutdown or Close", ErrClosed)
+		}
 		if n >= d.max {
-			return false
+			return fmt.Errorf("%w: all %d slots are held by fns that have not returned (%d abandoned)",
+				ErrTooManyRunning, d.max, d.Abandoned())
 		}
 		if d.held.CompareAndSwap(n, n+1) {
-			return true
+			return nil
 		}
 	}
 }
@@ -187,9 +202,9 @@ func (d *Detacher) acquire() bool {
 // waiters after it writes held, so either Wait sees the slot given back
 // or release sees the waiter: a wake-up cannot be lost.
 func (d *Detacher) release() {
-	if d.held.Add(-1) == 0 && d.waiters.Load() > 0 {
+	if d.held.Add(-1)&^detacherClosed == 0 && d.waiters.Load() > 0 {
 		d.mu.Lock()
-		if d.idle != nil && d.held.Load() == 0 {
+		if d.idle != nil && d.held.Load()&^detacherClosed == 0 {
 			close(d.idle)
 			d.idle = nil
 		}
@@ -198,18 +213,22 @@ func (d *Detacher) release() {
 }
 
 // Wait blocks until no fn started by the Detacher is running, abandoned or
-// not, or until ctx is done, in which case it returns an error wrapping
-// context.Cause(ctx). Use it at shutdown to let abandoned work finish.
-// Calls started while Wait blocks are waited for too. A nil ctx is
-// rejected with an error wrapping ErrInvalid.
+// not, or until ctx is done, in which case it returns an error matching
+// ctx.Err() and context.Cause(ctx). Calls started while Wait blocks are
+// waited for too, since Wait does not stop admission (Shutdown does). A
+// ctx already done fails Wait at once; a nil ctx is rejected with an error
+// wrapping ErrInvalid and ErrNilContext.
 func (d *Detacher) Wait(ctx context.Context) error {
 	if ctx == nil {
-		return invalid("timeout.Detacher.Wait: nil context")
+		return nilContext("timeout.Detacher.Wait")
+	}
+	if ctx.Err() != nil {
+		return ctxError(ctx)
 	}
 	d.waiters.Add(1)
 	defer d.waiters.Add(-1)
 	d.mu.Lock()
-	if d.held.Load() == 0 {
+	if d.held.Load()&^detacherClosed == 0 {
 		d.mu.Unlock()
 		return nil
 	}
@@ -224,6 +243,33 @@ func (d *Detacher) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctxError(ctx)
 	}
+}
+
+// Shutdown stops d gracefully: later calls of Run fail with ErrClosed,
+// and Shutdown waits until every fn started before, abandoned or not, has
+// returned, or until ctx is done, in which case it returns an error
+// matching ctx.Err() and context.Cause(ctx) and the fns go on. A ctx
+// already done fails Shutdown at once without closing d; a nil ctx is
+// rejected with an error wrapping ErrInvalid and ErrNilContext. Shutdown
+// may be called more than once, and after Close.
+func (d *Detacher) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("timeout.Detacher.Shutdown")
+	}
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
+	d.held.Or(detacherClosed)
+	return d.Wait(ctx)
+}
+
+// Close stops d immediately: later calls of Run fail with ErrClosed, and
+// Close returns without waiting for the fns still running (Stats shows
+// them; Wait or Shutdown waits for them). It is idempotent and returns
+// nil.
+func (d *Detacher) Close() error {
+	d.held.Or(detacherClosed)
+	return nil
 }
 
 func (d *Detacher) exec(c *detachedCall, ctx context.Context, cancel context.CancelFunc, cause *Error, fn func(context.Context) error) {
@@ -266,7 +312,7 @@ func (d *Detacher) Abandoned() int {
 func (d *Detacher) Stats() DetacherStats {
 	return DetacherStats{
 		Max:         int(d.max),
-		Running:     int(max(d.held.Load(), 0)),
+		Running:     int(max(d.held.Load()&^detacherClosed, 0)),
 		Abandoned:   d.Abandoned(),
 		Completed:   d.completed.Load(),
 		TimedOut:    d.timedOut.Load(),

@@ -114,7 +114,7 @@ func TestDetacherCapIsNeverExceeded(t *testing.T) {
 
 		called := false
 		err = d.Run(t.Context(), time.Second, func(context.Context) error { called = true; return nil })
-		assert.ErrorIs(t, err, ErrTooManyAbandoned)
+		assert.ErrorIs(t, err, ErrTooManyRunning)
 		assert.Contains(t, err.Error(), "3 abandoned")
 		assert.False(t, called, "fn must not start past the limit")
 
@@ -140,7 +140,7 @@ func TestDetacherCountsCallsStillInTime(t *testing.T) {
 			_ = d.Run(t.Context(), time.Hour, func(context.Context) error { <-release; return nil })
 		}()
 		synctest.Wait()
-		assert.ErrorIs(t, d.Run(t.Context(), time.Hour, func(context.Context) error { return nil }), ErrTooManyAbandoned)
+		assert.ErrorIs(t, d.Run(t.Context(), time.Hour, func(context.Context) error { return nil }), ErrTooManyRunning)
 		assert.Equal(t, 0, d.Abandoned())
 		close(release)
 		synctest.Wait()
@@ -224,7 +224,7 @@ func TestDetacherStress(t *testing.T) {
 					switch {
 					case err == nil:
 						ok.Add(1)
-					case errors.Is(err, ErrTooManyAbandoned):
+					case errors.Is(err, ErrTooManyRunning):
 						rejected.Add(1)
 						time.Sleep(time.Millisecond)
 					case errors.Is(err, ErrTimeout):
@@ -335,6 +335,73 @@ func TestDetacherWaitRejectsNilContext(t *testing.T) {
 		}), ErrTimeout)
 		var nilCtx context.Context
 		assert.ErrorIs(t, d.Wait(nilCtx), ErrInvalid)
+		close(release)
+		require.NoError(t, d.Wait(t.Context()))
+	})
+}
+
+// TestDetacherShutdownAndClose: Shutdown refuses new calls and waits for
+// every fn, abandoned or not; Close refuses new calls and returns at once.
+func TestDetacherShutdownAndClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, err := NewDetacher(4)
+		require.NoError(t, err)
+		release := make(chan struct{})
+		require.ErrorIs(t, d.Run(t.Context(), time.Millisecond, func(context.Context) error {
+			<-release
+			return nil
+		}), ErrTimeout)
+
+		done, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.ErrorIs(t, d.Shutdown(done), context.Canceled, "a done ctx fails at once")
+		require.NoError(t, d.Run(t.Context(), time.Second, func(context.Context) error { return nil }),
+			"the failed Shutdown did not close d")
+
+		shut := make(chan error, 1)
+		go func() { shut <- d.Shutdown(t.Context()) }()
+		synctest.Wait()
+		err = d.Run(t.Context(), time.Second, func(context.Context) error { return nil })
+		require.ErrorIs(t, err, ErrClosed)
+		select {
+		case err := <-shut:
+			t.Fatalf("Shutdown returned %v while an abandoned fn still runs", err)
+		default:
+		}
+		close(release)
+		require.NoError(t, <-shut)
+		s := d.Stats()
+		assert.Equal(t, 0, s.Running)
+		assert.Equal(t, uint64(1), s.Rejected)
+		assert.Equal(t, uint64(1), s.LateReturns)
+
+		d2, err := NewDetacher(1)
+		require.NoError(t, err)
+		require.NoError(t, d2.Close())
+		require.NoError(t, d2.Close(), "idempotent")
+		require.ErrorIs(t, d2.Run(t.Context(), time.Second, func(context.Context) error { return nil }), ErrClosed)
+		require.NoError(t, d2.Shutdown(t.Context()), "nothing running")
+	})
+}
+
+// TestDetacherCapCountsRunningCalls pins what the cap means: calls running
+// at once, none of them abandoned.
+func TestDetacherCapCountsRunningCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, err := NewDetacher(1)
+		require.NoError(t, err)
+		started, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			_ = d.Run(t.Context(), time.Hour, func(context.Context) error {
+				close(started)
+				<-release
+				return nil
+			})
+		}()
+		<-started
+		assert.Equal(t, 0, d.Abandoned())
+		err = d.Run(t.Context(), time.Second, func(context.Context) error { return nil })
+		require.ErrorIs(t, err, ErrTooManyRunning)
 		close(release)
 		require.NoError(t, d.Wait(t.Context()))
 	})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/garrison-go/garrison/internal/ctxerr"
 )
 
 var (
@@ -17,9 +19,19 @@ var (
 	// context); the message says which argument was wrong.
 	ErrInvalid = errors.New("timeout: invalid argument")
 
-	// ErrTooManyAbandoned is returned by Detacher.Run when every slot is
-	// held by a call whose fn has not returned yet; fn is not started.
-	ErrTooManyAbandoned = errors.New("timeout: too many abandoned calls")
+	// ErrTooManyRunning is returned by Detacher.Run when every slot is
+	// held by a call whose fn has not returned yet, abandoned or not; fn is
+	// not started.
+	ErrTooManyRunning = errors.New("timeout: too many detached calls running")
+
+	// ErrClosed is returned by Detacher.Run once the Detacher's Shutdown
+	// or Close has begun; fn is not started.
+	ErrClosed = errors.New("timeout: detacher closed")
+
+	// ErrNilContext is wrapped, together with ErrInvalid, by the error for
+	// a nil context: a caller's bug reported as an error, never a panic.
+	// It is the same value in every garrison package.
+	ErrNilContext = ctxerr.ErrNilContext
 
 	// ErrBudgetExhausted is returned by Sub when less than the requested
 	// minimum is left before the parent's deadline.
@@ -99,6 +111,12 @@ func (e *Error) Unwrap() error { return e.Err }
 // Timeout reports true, like net.Error, so callers that test for a
 // Timeout method treat an *Error as a timeout.
 func (e *Error) Timeout() bool { return true }
+
+// nilContext is the error for a nil ctx: it matches both ErrInvalid and
+// ErrNilContext.
+func nilContext(who string) error {
+	return fmt.Errorf("%w: %s: %w", ErrInvalid, who, ErrNilContext)
+}
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)

@@ -47,14 +47,17 @@ func ExampleDetacher() {
 	fmt.Println("abandoned:", d.Abandoned())
 
 	close(release) // the abandoned call returns and frees its slot
-	if err := d.Wait(context.Background()); err != nil {
+	// Shutdown refuses new calls and waits for every fn, abandoned or not.
+	if err := d.Shutdown(context.Background()); err != nil {
 		panic(err)
 	}
 	fmt.Println("abandoned:", d.Abandoned())
+	fmt.Println(errors.Is(d.Run(context.Background(), time.Second, legacy), timeout.ErrClosed))
 	// Output:
 	// true legacy.call
 	// abandoned: 1
 	// abandoned: 0
+	// true
 }
 
 func ExampleSub() {

@@ -55,7 +55,7 @@ func Do[T any](ctx context.Context, d time.Duration, fn func(context.Context) (T
 // begin validates the arguments and derives the call's context.
 func begin(ctx context.Context, d time.Duration, opts []Option, who string) (context.Context, context.CancelFunc, *Error, error) {
 	if ctx == nil {
-		return nil, nil, nil, invalid("%s: nil context", who)
+		return nil, nil, nil, nilContext(who)
 	}
 	if d <= 0 {
 		return nil, nil, nil, invalid("%s: duration %v is not positive", who, d)

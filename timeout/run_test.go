@@ -190,6 +190,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 	} {
 		assert.ErrorIs(t, err, ErrInvalid, name)
 		assert.True(t, strings.HasPrefix(err.Error(), "timeout: invalid argument: timeout."), "%s: %v", name, err)
+		assert.Equal(t, name == "nil ctx", errors.Is(err, ErrNilContext), name)
 	}
 	assert.False(t, called)
 }

@@ -26,9 +26,17 @@ import (
 // really passed since the last Beat, however late the ticks come, and is
 // reported within stallAfter plus two ticks when they come on time.
 //
-// Use NewWatchdog and Close it when done; Close stops the goroutine. A
-// zero Watchdog tracks Tokens but never checks them, and its Close returns
-// at once. A Watchdog is safe for concurrent use.
+// The check reads the Tokens without any lock: Track and Done take a short
+// lock only to pick or give back a slot in the Tokens' table, so their
+// latency does not grow with the number of Tokens. Each slot holds its
+// Token's last Beat, so a check reads the table in order and touches a
+// Token only when it is stuck. The table's memory follows the peak number
+// of Tokens tracked at once: 24 bytes per slot, reused by later Tokens.
+//
+// Use NewWatchdog and stop it when done: Shutdown waits for the tracked
+// work to end first, Close stops the goroutine at once. A zero Watchdog
+// tracks Tokens but never checks them, and its Close returns at once. A
+// Watchdog is safe for concurrent use.
 type Watchdog struct {
 	cfg   watchdogConfig
 	tick  time.Duration
@@ -41,30 +49,68 @@ type Watchdog struct {
 	cutoff atomic.Int64
 	marks  []mark // owned by loop
 
+	// The table of Tokens: slot i is chunks[i>>chunkBits][i&chunkMask].
+	// mu guards free, the growth of the table, the counts and idle, which
+	// Track and Done change under one lock; slots are read and written
+	// atomically, so the check reads them without mu. used is the number
+	// of slots ever handed out (the part of the table to scan); it is
+	// stored after chunks grows, and the check loads it first.
 	mu       sync.Mutex
-	tokens   []*Token // unordered; each Token knows its index
+	free     []int32
+	used     atomic.Int32
+	tracking int
 	tracked  uint64
-	stalls   uint64
-	canceled uint64
+	idle     chan struct{} // closed when tracking drops to zero while Shutdown waits
+	chunks   atomic.Pointer[[]*chunk]
+
+	stalls   atomic.Uint64
+	canceled atomic.Uint64
 
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
 }
 
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+	chunkMask = chunkSize - 1
+	// maxSlots bounds the table (and so the Tokens tracked at once) well
+	// below the range of the int32 slot numbers.
+	maxSlots = 1 << 30
+)
+
+type chunk [chunkSize]slot
+
+// slot is one entry of the table. Track stores beat before it publishes
+// tok, so a check that loads tok sees it. A Beat after Done could land in
+// a slot reused by another Token and hide that Token's stall for one
+// period; Beat checks that its Token still holds the slot, which leaves
+// only a Beat racing Done, a misuse, exposed.
+type slot struct {
+	tok  atomic.Pointer[Token]
+	beat atomic.Int64
+	// reported is 1 + beat when last reported stuck, 0 if never; only the
+	// watchdog's goroutine writes it. A later Token in the slot needs no
+	// reset: a reported beat was below a cutoff, which the coarse clock
+	// had passed before that Token's Track read it, so its beats are all
+	// above the reported one.
+	reported atomic.Int64
+}
+
 // Token is one piece of tracked work. Its methods may be called from any
 // goroutine. Methods on the zero Token do nothing.
 type Token struct {
-	w        *Watchdog
-	name     string
-	start    int64
-	lastBeat atomic.Int64
-	cancel   context.CancelCauseFunc
-	pcs      []uintptr
+	w      *Watchdog
+	name   string
+	start  int64
+	entry  *slot // the Token's slot, where Beat stores
+	cancel context.CancelCauseFunc
+	pcs    []uintptr
 
-	// Guarded by w.mu.
-	idx      int   // index in w.tokens; -1 once done
-	reported int64 // lastBeat when last reported stuck; -1 if never
+	// slot is the index of entry in the table, or -1 once Done; set
+	// before t is shared, then guarded by w.mu.
+	slot int32
 }
 
 // Stuck describes one stuck Token.
@@ -118,24 +164,58 @@ func NewWatchdog(opts ...WatchdogOption) (*Watchdog, error) {
 // ends. With WithCancelStalled(true) the returned context is a child of
 // ctx that is cancelled when the work is stuck, and also by Done; otherwise
 // it is ctx itself. After Close, Tokens are still accepted but no longer
-// checked. Track panics if ctx is nil and cancellation is on, as
-// context.WithCancelCause does.
+// checked. A nil ctx is returned as it is: the work is watched and
+// reported, but has no context to cancel (Track never panics).
 func (w *Watchdog) Track(ctx context.Context, name string) (context.Context, *Token) {
 	now := w.now.Load()
-	t := &Token{w: w, name: name, start: now, reported: -1}
-	t.lastBeat.Store(now)
+	t := &Token{w: w, name: name, start: now}
 	if w.cfg.stacks {
 		t.pcs = callers()
 	}
-	if w.cfg.cancel {
+	if w.cfg.cancel && ctx != nil {
 		ctx, t.cancel = context.WithCancelCause(ctx)
 	}
-	w.mu.Lock()
-	t.idx = len(w.tokens)
-	w.tokens = append(w.tokens, t)
-	w.tracked++
-	w.mu.Unlock()
+	i := w.takeSlot()
+	t.slot = i
+	e := w.slotAt(i)
+	t.entry = e
+	e.beat.Store(now)
+	// Published last: the check that loads t from the slot sees the rest.
+	e.tok.Store(t)
 	return ctx, t
+}
+
+// takeSlot returns a free slot, growing the table if none is.
+func (w *Watchdog) takeSlot() int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tracking++
+	w.tracked++
+	if n := len(w.free); n > 0 {
+		i := w.free[n-1]
+		w.free = w.free[:n-1]
+		return i
+	}
+	i := w.used.Load()
+	if i >= maxSlots {
+		// A billion Tokens at once: share the last slot rather than fail.
+		// The check then sees only one of the Tokens sharing it.
+		return i - 1
+	}
+	var dir []*chunk
+	if p := w.chunks.Load(); p != nil {
+		dir = *p
+	}
+	if int(i>>chunkBits) == len(dir) {
+		grown := append(dir[:len(dir):len(dir)], new(chunk))
+		w.chunks.Store(&grown)
+	}
+	w.used.Store(i + 1)
+	return i
+}
+
+func (w *Watchdog) slotAt(i int32) *slot {
+	return &(*w.chunks.Load())[i>>chunkBits][i&chunkMask]
 }
 
 func callers() []uintptr {
@@ -152,8 +232,8 @@ func (t *Token) Beat() {
 		// Between two ticks the clock does not move: skipping the store
 		// then makes most Beats in a tight loop two plain loads, and
 		// spares the watchdog's scan a cache line bouncing between cores.
-		if now := w.now.Load(); t.lastBeat.Load() != now {
-			t.lastBeat.Store(now)
+		if now := w.now.Load(); t.entry.beat.Load() != now && t.entry.tok.Load() == t {
+			t.entry.beat.Store(now)
 		}
 	}
 }
@@ -166,22 +246,45 @@ func (t *Token) Done() {
 		return
 	}
 	w.mu.Lock()
-	if i := t.idx; i >= 0 {
-		last := len(w.tokens) - 1
-		moved := w.tokens[last]
-		w.tokens[i] = moved
-		moved.idx = i
-		w.tokens[last] = nil
-		w.tokens = w.tokens[:last]
-		t.idx = -1
-		// Give memory back after a burst, at amortised O(1) per Done.
-		if c := cap(w.tokens); c > 1024 && len(w.tokens) < c/4 {
-			w.tokens = slices.Clone(w.tokens)
+	if i := t.slot; i >= 0 {
+		// Only the first Done gets here. The slot is emptied before it
+		// is freed, so a check that still holds t sees that t is done.
+		t.slot = -1
+		t.entry.tok.Store(nil)
+		w.free = append(w.free, i)
+		// Shutdown reads tracking and sets idle under mu too, so the last
+		// Done cannot miss it.
+		if w.tracking--; w.tracking == 0 && w.idle != nil {
+			close(w.idle)
+			w.idle = nil
 		}
 	}
 	w.mu.Unlock()
 	if t.cancel != nil {
 		t.cancel(nil)
+	}
+}
+
+// each calls f for every slot holding a Token whose last Beat is below
+// cutoff, without any lock: the slots are atomic, and a Token loaded from
+// one is complete (see Track). The table is read in order and no Token is
+// touched here; f checks that t still holds e, last, when it needs to.
+func (w *Watchdog) each(cutoff int64, f func(t *Token, e *slot, last int64)) {
+	n := w.used.Load()
+	p := w.chunks.Load()
+	if p == nil {
+		return
+	}
+	dir := *p
+	for i := range n {
+		e := &dir[i>>chunkBits][i&chunkMask]
+		t := e.tok.Load()
+		if t == nil {
+			continue
+		}
+		if last := e.beat.Load(); last < cutoff {
+			f(t, e, last)
+		}
 	}
 }
 
@@ -238,27 +341,22 @@ type stall struct {
 
 func (w *Watchdog) check(now, cutoff int64) {
 	var found []stall
-	w.mu.Lock()
-	for _, t := range w.tokens {
-		last := t.lastBeat.Load()
-		if last >= cutoff || last == t.reported {
-			continue
+	w.each(cutoff, func(t *Token, e *slot, last int64) {
+		// A Token done meanwhile may still be seen here, its slot already
+		// emptied: it is no longer stuck.
+		if last+1 == e.reported.Load() || e.tok.Load() != t {
+			return
 		}
-		t.reported = last
+		e.reported.Store(last + 1)
 		found = append(found, stall{t, t.stuckAt(now, last)})
-	}
-	w.stalls += uint64(len(found))
-	w.mu.Unlock()
+	})
+	w.stalls.Add(uint64(len(found)))
 
-	// Cancel and call back outside the lock: neither may hold up Track
-	// and Done, and the callback may call Stuck.
 	for _, f := range found {
 		if f.t.cancel != nil {
 			f.t.cancel(fmt.Errorf("%w: %s made no progress for %v (running for %v)",
 				ErrStalled, quoteName(f.s.Name), f.s.SinceBeat, f.s.Age))
-			w.mu.Lock()
-			w.canceled++
-			w.mu.Unlock()
+			w.canceled.Add(1)
 		}
 		if w.cfg.onStuck != nil {
 			f.s.Stack = formatStack(f.t.pcs)
@@ -288,13 +386,11 @@ func (t *Token) stuckAt(now, last int64) Stuck {
 func (w *Watchdog) Stuck() []Stuck {
 	now, cutoff := w.now.Load(), w.cutoff.Load()
 	var found []stall
-	w.mu.Lock()
-	for _, t := range w.tokens {
-		if last := t.lastBeat.Load(); last < cutoff {
+	w.each(cutoff, func(t *Token, e *slot, last int64) {
+		if e.tok.Load() == t {
 			found = append(found, stall{t, t.stuckAt(now, last)})
 		}
-	}
-	w.mu.Unlock()
+	})
 	out := make([]Stuck, len(found))
 	for i, f := range found {
 		out[i] = f.s
@@ -325,19 +421,59 @@ func formatStack(pcs []uintptr) string {
 // Stats returns a snapshot of the Watchdog's counters.
 func (w *Watchdog) Stats() WatchdogStats {
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	tracking, tracked := w.tracking, w.tracked
+	w.mu.Unlock()
 	return WatchdogStats{
-		Tracking: len(w.tokens),
-		Tracked:  w.tracked,
-		Stalls:   w.stalls,
-		Canceled: w.canceled,
+		Tracking: tracking,
+		Tracked:  tracked,
+		Stalls:   w.stalls.Load(),
+		Canceled: w.canceled.Load(),
 	}
 }
 
-// Close stops the watchdog's goroutine and waits for it to exit, including
-// a WithOnStuck callback in progress (so the callback must not call
-// Close). It does not cancel tracked work. Close is idempotent and always
-// returns nil.
+// Shutdown stops the watchdog gracefully: it keeps checking until every
+// tracked Token is Done, then stops like Close. If ctx ends first it
+// returns an error matching ctx.Err() and context.Cause(ctx) and the
+// watchdog keeps running. A ctx already done fails Shutdown at once, and a
+// nil ctx is an error wrapping ErrInvalid and ErrNilContext. Work tracked
+// while Shutdown waits is waited for too. Like Close, it must not be
+// called from a WithOnStuck callback.
+func (w *Watchdog) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return nilContext("timeout.Watchdog.Shutdown")
+	}
+	if ctx.Err() != nil {
+		return ctxError(ctx)
+	}
+	if err := w.waitIdle(ctx); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func (w *Watchdog) waitIdle(ctx context.Context) error {
+	w.mu.Lock()
+	if w.tracking == 0 {
+		w.mu.Unlock()
+		return nil
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	idle := w.idle
+	w.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
+}
+
+// Close stops the watchdog's goroutine at once, whatever is tracked, and
+// waits for it to exit, including a WithOnStuck callback in progress (so
+// the callback must not call Close). It does not cancel tracked work.
+// Close is idempotent and always returns nil.
 func (w *Watchdog) Close() error {
 	if w.stopped == nil {
 		return nil // a zero Watchdog has no goroutine to stop

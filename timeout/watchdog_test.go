@@ -3,6 +3,7 @@ package timeout
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -283,4 +284,139 @@ func TestWatchdogStuckOrder(t *testing.T) {
 		a.Done()
 		b.Done()
 	})
+}
+
+// TestWatchdogShutdownWaitsForWork: Shutdown keeps watching until every
+// Token is Done, then stops the goroutine; Close does not wait.
+func TestWatchdogShutdownWaitsForWork(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r reports
+		w, err := NewWatchdog(WithStallAfter(time.Second), WithOnStuck(r.add))
+		require.NoError(t, err)
+		_, tok := w.Track(t.Context(), "slow")
+
+		done, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.ErrorIs(t, w.Shutdown(done), context.Canceled, "a done ctx fails at once")
+		//lint:ignore SA1012 a nil ctx is the input under test
+		require.ErrorIs(t, w.Shutdown(nil), ErrNilContext) //nolint:staticcheck
+
+		shut := make(chan error, 1)
+		go func() { shut <- w.Shutdown(t.Context()) }()
+		time.Sleep(2 * time.Second) // fake clock: the watchdog still checks
+		synctest.Wait()
+		assert.Equal(t, []string{"slow"}, r.names(), "still watching while Shutdown waits")
+		select {
+		case err := <-shut:
+			t.Fatalf("Shutdown returned %v with work tracked", err)
+		default:
+		}
+		tok.Done()
+		require.NoError(t, <-shut)
+		require.NoError(t, w.Close())
+
+		w2, err := NewWatchdog()
+		require.NoError(t, err)
+		_, tok2 := w2.Track(t.Context(), "left running")
+		require.NoError(t, w2.Close(), "Close does not wait for tracked work")
+		tok2.Done()
+	})
+}
+
+// TestWatchdogTrackNilContext used to panic (context.WithCancelCause(nil))
+// with cancellation on.
+func TestWatchdogTrackNilContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r reports
+		w := newWatchdog(t, WithStallAfter(time.Second), WithCancelStalled(true), WithOnStuck(r.add))
+		//lint:ignore SA1012 a nil ctx is the input under test
+		ctx, tok := w.Track(nil, "no ctx") //nolint:staticcheck
+		assert.Nil(t, ctx)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"no ctx"}, r.names(), "watched all the same")
+		tok.Done()
+		assert.Equal(t, 0, w.Stats().Tracking)
+	})
+}
+
+// TestWatchdogConcurrentTrackDoneAndScan runs Track, Beat and Done on
+// many goroutines against Stuck scans (the lock-free read of the table)
+// and checks the counts and that slots are reused, not leaked.
+func TestWatchdogConcurrentTrackDoneAndScan(t *testing.T) {
+	w, err := NewWatchdog(WithStallAfter(time.Minute), WithCancelStalled(true))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, w.Close()) }()
+	const workers, rounds, held = 8, 300, 4
+	stop := make(chan struct{})
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			assert.Empty(t, w.Stuck())
+			_ = w.Stats()
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var toks []*Token
+			for j := range rounds {
+				_, tok := w.Track(context.Background(), "w")
+				tok.Beat()
+				toks = append(toks, tok)
+				if len(toks) == held || j == rounds-1 {
+					for _, tk := range toks {
+						tk.Done()
+						tk.Done()
+					}
+					toks = toks[:0]
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	<-scanned
+	st := w.Stats()
+	assert.Equal(t, 0, st.Tracking)
+	assert.Equal(t, uint64(workers*rounds), st.Tracked)
+	assert.Zero(t, st.Stalls)
+	assert.LessOrEqual(t, int(w.used.Load()), workers*(held+1), "slots are reused (a Done between its two steps holds one more)")
+	w.each(math.MaxInt64, func(tok *Token, _ *slot, _ int64) { t.Errorf("token %q still in the table", tok.name) })
+}
+
+// TestWatchdogCheckHoldsNoLock parks a check in the middle of the table
+// and checks that Track and Done still go through: the check reads the
+// slots without any lock that they take.
+func TestWatchdogCheckHoldsNoLock(t *testing.T) {
+	var w Watchdog // zero: no goroutine, the check below is the only one
+	_, a := w.Track(context.Background(), "a")
+	_, b := w.Track(context.Background(), "b")
+	inCheck, release := make(chan struct{}), make(chan struct{})
+	checked := make(chan int)
+	go func() {
+		n := 0
+		w.each(math.MaxInt64, func(*Token, *slot, int64) {
+			if n == 0 {
+				close(inCheck)
+				<-release
+			}
+			n++
+		})
+		checked <- n
+	}()
+	<-inCheck
+	_, c := w.Track(context.Background(), "c")
+	a.Done()
+	c.Done()
+	close(release)
+	assert.GreaterOrEqual(t, <-checked, 1)
+	b.Done()
+	assert.Equal(t, 0, w.Stats().Tracking)
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # limiter: the build-tagged Preflight files compile on every OS family, and
-# each fuzz target (X-Forwarded-For parsing, key extraction, GCRA against
+# each fuzz target (X-Forwarded-For, Forwarded and X-Real-IP parsing against
+# a model, key extraction, GCRA against
 # its reference model) runs briefly beyond its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,6 +13,10 @@ done
 # Budgets are execution counts, not durations: a duration budget races the
 # fuzz coordinator's own deadline on a loaded machine and fails with a bare
 # "context deadline exceeded" (golang/go#75804, fixed in Go 1.27).
-for target in FuzzForwardedFor:150000x FuzzKeyFunc:20000x FuzzGCRA:25000x; do
+for target in FuzzForwardedFor:150000x FuzzClientAddr:150000x FuzzKeyFunc:20000x FuzzGCRA:25000x; do
   go test -run '^$' -fuzz "^${target%%:*}\$" -fuzztime "${target#*:}" ./limiter/
 done
+
+# The eviction flood at the default capacity is too slow under -race, which
+# the main test run uses; replay it here without the race detector.
+go test -count=1 -run '^TestEvictionFlood$' ./limiter/

@@ -21,7 +21,9 @@ out=$(go build -gcflags='github.com/garrison-go/garrison/lockorder=-m' ./lockord
 missing=0
 for m in '(*Mutex).Lock' '(*Mutex).Unlock' '(*Mutex).TryLock' '(*Mutex).SetClass' \
   '(*RWMutex).Lock' '(*RWMutex).Unlock' '(*RWMutex).RLock' '(*RWMutex).RUnlock' \
-  '(*RWMutex).TryLock' '(*RWMutex).TryRLock' '(*RWMutex).SetClass' 'Enabled'; do
+  '(*RWMutex).TryLock' '(*RWMutex).TryRLock' '(*RWMutex).SetClass' 'Enabled' \
+  'Blocking' 'Unblocking' 'WillUnblock' '(*WaitGroup).Add' '(*WaitGroup).Done' \
+  '(*WaitGroup).Wait' '(*Once).Do'; do
   if ! grep -qF "can inline $m" <<<"$out"; then
     echo "not inlinable in the production build: $m" >&2
     missing=1
@@ -31,4 +33,12 @@ if [[ $missing -ne 0 ]]; then
   printf '%s\n' "$out" | grep -F 'lockorder/' >&2 || true
   exit 1
 fi
+echo "-- the blocking hooks are empty and inline in the production build"
+out=$(go build -gcflags='github.com/garrison-go/garrison/internal/blockhook=-m' ./internal/blockhook/ 2>&1)
+for m in Wait Unblock Begin End; do
+  if ! grep -qF "can inline $m" <<<"$out"; then
+    echo "not inlinable in the production build: blockhook.$m" >&2
+    exit 1
+  fi
+done
 echo "ok"

@@ -213,7 +213,11 @@ func BenchmarkOwnerCall(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer func() { _, _ = o.Stop(context.Background()) }()
+		defer func() {
+			if err := o.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}()
 		s := int64(0)
 		for b.Loop() {
 			v, err := changuard.Call(ctx, o, func(a *account) (int64, error) {
@@ -238,7 +242,7 @@ func BenchmarkOwnerCall(b *testing.B) {
 				_, _ = changuard.Call(context.Background(), o, func(*account) (struct{}, error) { return struct{}{}, nil })
 			}
 		}
-		if _, err := o.Stop(context.Background()); err != nil {
+		if err := o.Shutdown(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	})

@@ -4,7 +4,8 @@
 // (github.com/sethvargo/go-limiter memorystore), xtime-map (a mutex-guarded
 // map of x/time/rate limiters), raw (net.Listener), netutil
 // (golang.org/x/net/netutil.LimitListener), semaphore (the same design in a
-// few lines, whose conn can be unwrapped), garrison.
+// few lines, whose conn can be unwrapped), garrison (garrison-lossy: a Keyed
+// with EvictLossy).
 package limiterbench
 
 import (
@@ -59,8 +60,10 @@ func singleKey(b *testing.B, r float64, burst int) map[string]allower {
 		"xtime":    x.Allow,
 		"garrison": func() bool { return k.Allow("client").Allowed },
 	}
-	if r >= 1e8 {
-		u := ratelimit.New(int(r), ratelimit.WithSlack(burst))
+	if burst > 1 {
+		// uber paces instead of refusing, so it gets a rate no core can
+		// exceed (above limiter.MaxRate, which it does not share).
+		u := ratelimit.New(1e9, ratelimit.WithSlack(1000))
 		m["uber"] = func() bool { u.Take(); return true }
 	}
 	return m
@@ -68,15 +71,16 @@ func singleKey(b *testing.B, r float64, burst int) map[string]allower {
 
 var impls1 = []string{"xtime", "uber", "garrison"}
 
-// BenchmarkAllowSingleKey: one hot key. "allow" runs at a rate no core can
-// exceed, so nearly every call admits and writes; "deny" is an exhausted
-// key under attack: every call refuses.
+// BenchmarkAllowSingleKey: one hot key. "allow" runs at limiter.MaxRate
+// with a burst of limiter.MaxBurst, which no run of the benchmark can
+// exhaust, so every call admits and writes; "deny" is an exhausted key
+// under attack: every call refuses.
 func BenchmarkAllowSingleKey(b *testing.B) {
 	for _, mode := range []struct {
 		name  string
 		r     float64
 		burst int
-	}{{"allow", 1e9, 1000}, {"deny", 1e-3, 1}} {
+	}{{"allow", float64(limiter.MaxRate), limiter.MaxBurst}, {"deny", 1e-3, 1}} {
 		for _, par := range []string{"serial", "parallel"} {
 			for _, impl := range impls1 {
 				b.Run(mode.name+"/"+par+"/"+impl, func(b *testing.B) {
@@ -144,8 +148,12 @@ func keyedImpl(b *testing.B, impl string, capacity int) (func(string) bool, func
 	case "xtime-map":
 		x := &xtimeMap{m: map[string]*rate.Limiter{}, r: 10, b: 10}
 		return x.allow, func() {}
-	case "garrison":
-		k, err := limiter.NewKeyed(10, 10, limiter.WithCapacity(capacity))
+	case "garrison", "garrison-lossy":
+		policy := limiter.EvictStrict
+		if impl == "garrison-lossy" {
+			policy = limiter.EvictLossy
+		}
+		k, err := limiter.NewKeyed(10, 10, limiter.WithCapacity(capacity), limiter.WithEviction(policy))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -155,7 +163,8 @@ func keyedImpl(b *testing.B, impl string, capacity int) (func(string) bool, func
 	return nil, nil
 }
 
-var implsKeyed = []string{"sethvargo", "xtime-map", "garrison"}
+// garrison uses its default EvictStrict policy, garrison-lossy EvictLossy.
+var implsKeyed = []string{"sethvargo", "xtime-map", "garrison", "garrison-lossy"}
 
 func makeKeys(n int) []string {
 	keys := make([]string, n)
@@ -294,9 +303,10 @@ func (l *semListener) Accept() (net.Conn, error) {
 // BenchmarkAccept: per op, one loopback connection dialled, accepted and
 // closed by both sides (with resets, so no TIME_WAIT piles up).
 // garrison-full adds a per-IP cap, a per-IP accept rate and a first-byte
-// timeout to the defaults.
+// timeout to the defaults; garrison-preempt is policy Preempt (per-source
+// ledger) with the options hardened-server uses.
 func BenchmarkAccept(b *testing.B) {
-	for _, impl := range []string{"raw", "netutil", "semaphore", "garrison", "garrison-full"} {
+	for _, impl := range []string{"raw", "netutil", "semaphore", "garrison", "garrison-full", "garrison-preempt"} {
 		b.Run("loopback/"+impl, func(b *testing.B) {
 			inner, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -312,9 +322,13 @@ func BenchmarkAccept(b *testing.B) {
 				if l, err = limiter.NewListener(inner); err != nil {
 					b.Fatal(err)
 				}
+			case "garrison-preempt":
+				if l, err = limiter.NewListener(inner, hardenedOptions()...); err != nil {
+					b.Fatal(err)
+				}
 			case "garrison-full":
 				if l, err = limiter.NewListener(inner, limiter.WithMaxConnsPerIP(64),
-					limiter.WithAcceptRatePerIP(1e9, 1000), limiter.WithFirstByteTimeout(10*time.Second)); err != nil {
+					limiter.WithAcceptRatePerIP(1e6, 1000), limiter.WithFirstByteTimeout(10*time.Second)); err != nil {
 					b.Fatal(err)
 				}
 			}

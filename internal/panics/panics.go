@@ -128,7 +128,15 @@ func (l *limiter) allow(now time.Time) (ok bool, suppressed int64) {
 // stack, unless the rate limit is exhausted (the record is then counted
 // and the count reported with the next one). Packages call it for panics
 // that have no other owner: no hook set and nobody waiting for a result.
-func Report(e *Error) {
+func Report(e *Error) { ReportTo(nil, e) }
+
+// ReportTo is Report to logger instead of slog.Default() (a nil logger
+// means slog.Default()), under the same shared rate limit: spawn's
+// WithLogger sends a spawner's unowned panics there.
+func ReportTo(logger *slog.Logger, e *Error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	ok, suppressed := logLimiter.allow(time.Now())
 	if !ok {
 		return
@@ -145,7 +153,7 @@ func Report(e *Error) {
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int64("suppressed", suppressed))
 	}
-	slog.Default().LogAttrs(context.Background(), slog.LevelError, "recovered panic with no hook to report it to", attrs...)
+	logger.LogAttrs(context.Background(), slog.LevelError, "recovered panic with no hook to report it to", attrs...)
 }
 
 // ResetLogLimit refills the log limiter to a full burst, so that a test

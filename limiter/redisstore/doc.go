@@ -43,6 +43,20 @@
 // decision the full timeout, and one probe per cooldown brings decisions
 // back to Redis when it returns, without a restart.
 //
+// Only errors that say Redis as a whole cannot answer (timeouts, connection
+// errors, LOADING, BUSY, READONLY, CLUSTERDOWN, ...) count towards the
+// breaker. An error about one key (OOM for its write under maxmemory with
+// noeviction, WRONGTYPE, a script error) makes the fail policy decide that
+// key alone, wraps ErrKeyFailed and is counted in Stats.KeyErrors: one
+// poisoned key cannot switch every key to FailOpen.
+//
+// # Keys
+//
+// A key longer than WithMaxKeyLen (DefaultMaxKeyLen, 256 bytes) is stored
+// as its SHA-256, so a client choosing huge keys cannot make each one cost
+// Redis its length. Rates and bursts are checked by limiter.CheckRate: a
+// limit New accepts is one limiter.NewKeyed accepts, and the reverse.
+//
 // A decision that timed out may still have been counted in Redis if the
 // command reached it; a Redis restart without persistence forgets every
 // key, so each client starts again with a full burst.

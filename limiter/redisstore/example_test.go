@@ -60,6 +60,6 @@ func ExampleNew_invalid() {
 	_, err = redisstore.New(deaf, 10, 20, redisstore.WithTimeout(5*time.Millisecond))
 	fmt.Println(err)
 	// Output:
-	// true redisstore: invalid option: burst must be positive, got 0
+	// true redisstore: invalid option: limiter: invalid option: burst 0 must be in [1, 1000000000]
 	// redisstore: invalid option: client ignores context deadlines: set ContextTimeoutEnabled: true in its options so WithTimeout bounds each decision
 }

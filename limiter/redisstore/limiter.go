@@ -26,12 +26,22 @@ var (
 	// the circuit breaker is skipping it.
 	ErrUnavailable = errors.New("redisstore: redis unavailable")
 
+	// ErrKeyFailed is wrapped by the error AllowContext returns beside a
+	// fail-policy decision when Redis answered with an error that concerns
+	// this key only: out of memory for its write (maxmemory with
+	// noeviction), a key of the wrong type (WRONGTYPE), a script error.
+	// Such an error does not count towards the circuit breaker, so one
+	// failing key cannot switch every key to the fail policy.
+	ErrKeyFailed = errors.New("redisstore: redis refused the key")
+
 	errBreakerOpen = fmt.Errorf("%w: circuit breaker open", ErrUnavailable)
 )
 
-// MaxRate is the highest rate New accepts: the store keeps time in whole
-// microseconds, so the emission interval 1/r must be at least one.
-const MaxRate rate.Limit = 1e6
+// MaxRate is the highest finite rate New accepts, limiter.MaxRate: the
+// store keeps time in whole microseconds, and at an interval of at least
+// 100 µs rounding it changes the rate by at most 0.5 %. New and
+// limiter.NewKeyed accept exactly the same limits (limiter.CheckRate).
+const MaxRate = limiter.MaxRate
 
 // maxTolerance bounds burst times the emission interval, in microseconds
 // (about 35 years), so that Lua's doubles stay exact; see gcraSource.
@@ -67,6 +77,7 @@ type Limiter struct {
 	denied     atomic.Uint64
 	failed     atomic.Uint64
 	errs       atomic.Uint64
+	keyErrs    atomic.Uint64
 	fallbacks  atomic.Uint64
 	cacheHits  atomic.Uint64
 	roundTrips atomic.Uint64
@@ -84,18 +95,16 @@ var _ limiter.RateLimiter = (*Limiter)(nil)
 // *redis.Ring configured otherwise. New sends nothing to Redis.
 //
 // The emission interval 1/r is rounded to the nearest microsecond. New
-// returns an error wrapping ErrInvalidOption for a nil client, a rate that
-// is neither in (0, MaxRate] nor rate.Inf, a burst that is not positive, a
-// burst/r window over about 35 years, or a bad option.
+// returns an error wrapping ErrInvalidOption for a nil client, limits that
+// limiter.CheckRate rejects (a rate that is neither in (0, MaxRate] nor
+// rate.Inf, a burst outside [1, limiter.MaxBurst], a burst/r window over
+// limiter.MaxWindow), or a bad option.
 func New(client redis.UniversalClient, r rate.Limit, burst int, opts ...Option) (*Limiter, error) {
 	if err := checkClient(client); err != nil {
 		return nil, err
 	}
-	if math.IsNaN(float64(r)) || r <= 0 || (r > MaxRate && r != rate.Inf) {
-		return nil, fmt.Errorf("%w: rate must be in (0, %v] events per second or rate.Inf, got %v", ErrInvalidOption, float64(MaxRate), float64(r))
-	}
-	if burst <= 0 {
-		return nil, fmt.Errorf("%w: burst must be positive, got %d", ErrInvalidOption, burst)
+	if err := limiter.CheckRate(r, burst); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
 	}
 	var interval int64
 	if r != rate.Inf {
@@ -216,7 +225,7 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (limiter.Decisio
 
 	admit, probe := l.brk.admit(l.now)
 	if !admit {
-		return l.count(l.fallback(key)), errBreakerOpen
+		return l.logFallback(l.count(l.fallback(key)), errBreakerOpen)
 	}
 
 	d, err := l.eval(ctx, key)
@@ -227,9 +236,17 @@ func (l *Limiter) AllowContext(ctx context.Context, key string) (limiter.Decisio
 			l.failed.Add(1)
 			return limiter.Decision{}, fmt.Errorf("redisstore: %w", context.Cause(ctx))
 		}
+		if !unhealthy(err) {
+			// Redis answered, for this key only: it is reachable, so the
+			// breaker hears a success, and the fail policy decides this
+			// one request.
+			l.keyErrs.Add(1)
+			l.brk.success(probe)
+			return l.count(l.fallback(key)), fmt.Errorf("%w: key %q: %w", ErrKeyFailed, truncate(key), err)
+		}
 		l.errs.Add(1)
 		l.brk.failure(probe, l.now())
-		return l.count(l.fallback(key)), fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return l.logFallback(l.count(l.fallback(key)), fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
 	l.brk.success(probe)
 	if !d.Allowed && l.cache != nil {
@@ -250,7 +267,7 @@ func (l *Limiter) eval(ctx context.Context, key string) (limiter.Decision, error
 		ctx, cancel = context.WithTimeout(ctx, l.opts.timeout)
 		defer cancel()
 	}
-	keys := []string{l.opts.prefix + key}
+	keys := []string{l.opts.prefix + storedKey(key, l.opts.maxKeyLen)}
 	l.roundTrips.Add(1)
 	cmd := gcraScript.EvalSha(ctx, l.client, keys, l.args...)
 	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
@@ -321,7 +338,8 @@ type Stats struct {
 	Allowed           uint64 // decisions that admitted, whatever decided them
 	Denied            uint64 // decisions that denied, whatever decided them
 	Failed            uint64 // calls that returned an error: empty key, caller's context done
-	Errors            uint64 // Redis round trips that failed or timed out
+	Errors            uint64 // Redis round trips that failed or timed out: Redis unhealthy (these feed the breaker)
+	KeyErrors         uint64 // Redis answers that refused one key (ErrKeyFailed); they do not feed the breaker
 	FallbackDecisions uint64 // decisions made by the fail policy (part of Allowed+Denied)
 	CacheHits         uint64 // denials answered by the deny cache (part of Denied)
 	RoundTrips        uint64 // commands sent to Redis
@@ -337,6 +355,7 @@ func (l *Limiter) Stats() Stats {
 		Denied:            l.denied.Load(),
 		Failed:            l.failed.Load(),
 		Errors:            l.errs.Load(),
+		KeyErrors:         l.keyErrs.Load(),
 		FallbackDecisions: l.fallbacks.Load(),
 		CacheHits:         l.cacheHits.Load(),
 		RoundTrips:        l.roundTrips.Load(),

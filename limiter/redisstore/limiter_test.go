@@ -364,9 +364,11 @@ func FuzzNew(f *testing.F) {
 	f.Cleanup(func() { _ = c.Close() })
 	f.Fuzz(func(t *testing.T, r float64, burst int, timeout int64, cache, instances int) {
 		l, err := New(c, rate.Limit(r), burst, WithTimeout(time.Duration(timeout)), WithDenyCache(cache), WithInstances(instances))
-		valid := !math.IsNaN(r) && r > 0 && (r <= float64(MaxRate) || math.IsInf(r, 1)) && burst > 0 &&
+		valid := limiter.CheckRate(rate.Limit(r), burst) == nil &&
 			timeout > 0 && cache >= 0 && cache <= MaxDenyCache && instances > 0
 		if valid && !math.IsInf(r, 1) {
+			_, kerr := limiter.NewKeyed(rate.Limit(r), burst)
+			require.NoError(t, kerr, "limiter and redisstore must accept the same limits")
 			valid = float64(burst)*math.Round(1e6/r) <= maxTolerance
 		}
 		if valid && !math.IsInf(r, 1) && r/float64(instances) > 0 {

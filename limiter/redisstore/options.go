@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/logsample"
 	"github.com/garrison-go/garrison/limiter"
 )
 
@@ -71,6 +73,9 @@ type options struct {
 	denyCache       int
 	breakerFailures int
 	breakerCooldown time.Duration
+	logger          *slog.Logger       // WithLogger; see log.go
+	logSample       *logsample.Sampler // WithLogger
+	maxKeyLen       int
 }
 
 func defaultOptions() options {
@@ -81,6 +86,22 @@ func defaultOptions() options {
 		instances:       1,
 		breakerFailures: DefaultBreakerFailures,
 		breakerCooldown: DefaultBreakerCooldown,
+		maxKeyLen:       DefaultMaxKeyLen,
+	}
+}
+
+// WithMaxKeyLen sets the longest key stored in Redis as is (default
+// DefaultMaxKeyLen bytes, not counting the prefix). A longer key is stored
+// as its SHA-256 (51 bytes), so a client choosing megabyte keys cannot make
+// each one cost Redis a megabyte; two keys share a budget only if their
+// SHA-256 collide. n must be in [64, 1<<20].
+func WithMaxKeyLen(n int) Option {
+	return func(o *options) error {
+		if n < 64 || n > 1<<20 {
+			return fmt.Errorf("%w: max key length must be in [64, %d], got %d", ErrInvalidOption, 1<<20, n)
+		}
+		o.maxKeyLen = n
+		return nil
 	}
 }
 

@@ -1,0 +1,150 @@
+package changuardbench
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/garrison-go/garrison/changuard"
+)
+
+// On this shared machine the load drifts between two separate benchmarks
+// by more than the differences measured, so the targets' ratios are taken
+// in one benchmark: base and impl run in alternating chunks, and the
+// median over chunk pairs of each one's time per op and of their ratio is
+// reported. Adjacent chunks see the same load, and the median ignores the
+// chunks that were preempted.
+
+// pairedChunks runs chunk, which runs one chunk of base or impl and
+// returns its time per op, alternately for base and impl, b.N times each.
+func pairedChunks(b *testing.B, baseName string, chunk func(impl bool) time.Duration) {
+	var tBase, tImpl, ratios []float64
+	for i := 0; b.Loop(); i++ {
+		// Alternate which goes first, so neither always runs in the wake
+		// of the other.
+		first := i%2 == 1
+		d1 := chunk(first)
+		d2 := chunk(!first)
+		if first {
+			d1, d2 = d2, d1
+		}
+		tBase = append(tBase, float64(d1))
+		tImpl = append(tImpl, float64(d2))
+		ratios = append(ratios, float64(d2)/float64(d1))
+	}
+	b.ReportMetric(median(tBase), baseName+"-ns/op")
+	b.ReportMetric(median(tImpl), "garrison-ns/op")
+	b.ReportMetric(median(ratios), "×"+baseName)
+}
+
+func median(x []float64) float64 {
+	slices.Sort(x)
+	return x[len(x)/2]
+}
+
+// parallelChunk runs op n times on each of GOMAXPROCS goroutines at once
+// and returns the wall time per op of one goroutine. Starting the
+// goroutines costs the same for both sides and is small against n ops.
+func parallelChunk(n int, op func()) time.Duration {
+	p := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range p {
+		wg.Go(func() {
+			<-start
+			for range n {
+				op()
+			}
+		})
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	return time.Since(t0) / time.Duration(n)
+}
+
+// BenchmarkPaired measures the changuard targets as paired ratios:
+// ChanParallel (every goroutine sends one value and receives one on a
+// shared channel) against a raw channel, and OwnerCall against a bare
+// channel actor.
+//
+//	go test -run '^$' -bench Paired -benchtime 400x -count 3 ./changuard
+func BenchmarkPaired(b *testing.B) {
+	b.Run("ChanParallel", func(b *testing.B) {
+		const parCap, n = 1024, 2048
+		ctx := cancelCtx(b)
+		raw := make(chan int, parCap)
+		c, err := changuard.NewChan[int](parCap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rawOp := func() {
+			raw <- 1
+			<-raw
+		}
+		implOp := func() {
+			_ = c.Send(ctx, 1)
+			_, _ = c.Recv(ctx)
+		}
+		pairedChunks(b, "raw", func(impl bool) time.Duration {
+			if impl {
+				return parallelChunk(n, implOp)
+			}
+			return parallelChunk(n, rawOp)
+		})
+	})
+	b.Run("OwnerCall", func(b *testing.B) {
+		const n = 256
+		ctx := cancelCtx(b)
+		// The floor for any actor: a goroutine fed by a channel of funcs,
+		// answering on a reply channel, with no ctx, panic or stop
+		// handling.
+		jobs := make(chan func(*account), 64)
+		actorDone := make(chan struct{})
+		go func() {
+			defer close(actorDone)
+			var a account
+			for f := range jobs {
+				f(&a)
+			}
+		}()
+		defer func() { close(jobs); <-actorDone }()
+		o, err := changuard.NewOwner(account{}, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			if err := o.Shutdown(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}()
+		reply := make(chan int64, 1)
+		s := int64(0)
+		pairedChunks(b, "raw", func(impl bool) time.Duration {
+			t0 := time.Now()
+			for range n {
+				if impl {
+					v, err := changuard.Call(ctx, o, func(a *account) (int64, error) {
+						a.balance++
+						return a.balance, nil
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					s += v
+				} else {
+					jobs <- func(a *account) {
+						a.balance++
+						reply <- a.balance
+					}
+					s += <-reply
+				}
+			}
+			return time.Since(t0) / n
+		})
+		sink = int(s)
+	})
+}
