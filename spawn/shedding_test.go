@@ -316,3 +316,37 @@ func TestQueueTargetCloseDrainsLIFO(t *testing.T) {
 		require.Zero(t, s.Stats().Queued)
 	})
 }
+
+// TestQueueTargetShedsGroupTasks: a Group's task shed from a standing
+// queue is returned by Group.Wait as ErrQueueTimeout, never lost.
+func TestQueueTargetShedsGroupTasks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSpawner(t, spawn.WithMaxConcurrent(1), spawn.WithQueue(400),
+			spawn.WithQueueTarget(shedTarget, shedInterval))
+		work := func(context.Context) error { time.Sleep(taskTime); return nil }
+		flood := func(d time.Duration) {
+			for ms := time.Duration(0); ms < d; ms += time.Millisecond {
+				_ = s.TryGo(work)
+				_ = s.TryGo(work)
+				time.Sleep(time.Millisecond)
+			}
+		}
+		flood(300 * time.Millisecond)
+		require.True(t, s.Stats().LIFO)
+		g, _ := spawn.NewGroup(context.Background(), s, spawn.WithAllErrors())
+		var ran atomic.Int64
+		for range 20 {
+			require.NoError(t, g.Go(func(context.Context) error { ran.Add(1); return nil }))
+		}
+		// Newer work keeps arriving on top of the group's tasks, which
+		// age past the target at the bottom of the stack.
+		flood(100 * time.Millisecond)
+		err := g.Wait()
+		require.ErrorIs(t, err, spawn.ErrQueueTimeout)
+		var j interface{ Unwrap() []error }
+		require.ErrorAs(t, err, &j)
+		require.Equal(t, int64(20), ran.Load()+int64(len(j.Unwrap())), "each group task ran or was shed")
+		require.NoError(t, s.Wait(context.Background()))
+		assertAccounted(t, s)
+	})
+}
