@@ -2,7 +2,10 @@ package spawn
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/garrison-go/garrison/internal/criticality"
 )
 
 // Go runs task on a worker. If the spawner is full it waits for room until
@@ -27,7 +30,8 @@ import (
 // reported); else, if its context ended before it returned, TimedOut (task
 // timeout) or Canceled (Shutdown giving up, or Handle.Cancel), whatever it
 // returned; else Failed or Succeeded by its error. Tasks dropped before
-// running are Canceled. Go reports no task error: use a Group to get the
+// running are Canceled, or Shed when queue-time shedding dropped them (see
+// WithQueueTarget). Go reports no task error: use a Group to get the
 // errors of a batch back, or Submit for one task's result.
 //
 // The task's context carries ctx's values (request ids, trace spans) but
@@ -95,6 +99,11 @@ func (s *Spawner) submitCtx(ctx context.Context, j job, key string, keyed bool) 
 // end states yet, does not break the accounting invariant of Stats.
 func (s *Spawner) submit(ctx context.Context, j job, key string, keyed, wait bool) error {
 	if err := s.admit(ctx, &j, key, keyed, wait); err != nil {
+		if errors.Is(err, ErrSaturated) {
+			if lv, ok := criticality.Lookup(ctx); ok {
+				s.rejectedLevel[levelIndex(lv)].Add(1)
+			}
+		}
 		return s.reject(err)
 	}
 	return nil
@@ -136,7 +145,7 @@ func (s *Spawner) admit(ctx context.Context, j *job, key string, keyed, wait boo
 	if wait {
 		n, err = s.admitOrWait(ctx)
 	} else {
-		n, err = s.tryAdmit()
+		n, err = s.tryAdmit(ctx)
 	}
 	if err != nil {
 		if j.key != nil {
@@ -159,22 +168,43 @@ func (s *Spawner) reject(err error) error {
 	return err
 }
 
-// tryAdmit counts one more admitted task if there is room, and returns the
-// new count.
-func (s *Spawner) tryAdmit() (int64, error) {
+// tryAdmit counts one more admitted task if there is room for its
+// criticality (read from ctx), and returns the new count.
+//
+// The criticality is looked up only once the spawner is three quarters
+// full (below that every level has room): a context's Value walks its
+// chain, which the common path should not pay.
+func (s *Spawner) tryAdmit(ctx context.Context) (int64, error) {
+	ranked, marked := false, false
+	var lv criticality.Level
 	for {
 		v := s.state.Load()
 		if v&closedBit != 0 {
 			return 0, ErrClosed
 		}
-		if v >= s.limit {
-			return 0, ErrSaturated
+		c := s.capacity()
+		// c - c/4 - 1 is at most levelCap(c, Sheddable), the smallest.
+		if v >= c-c/4-1 {
+			if !ranked {
+				lv, marked = criticality.Lookup(ctx)
+				ranked = true
+			}
+			switch {
+			case v >= c:
+				return 0, ErrSaturated
+			case marked && v >= levelCap(c, lv):
+				return 0, errReserved
+			}
 		}
 		if s.state.CompareAndSwap(v, v+1) {
 			return v + 1, nil
 		}
 	}
 }
+
+// saturated reports whether err is a refusal for want of room (to wait
+// for).
+func saturated(err error) bool { return err == ErrSaturated || err == errReserved }
 
 // admitOrWait admits a task for a caller that may wait for room: it parks
 // the caller until there is room, ctx ends or the spawner shuts down.
@@ -189,22 +219,22 @@ func (s *Spawner) tryAdmit() (int64, error) {
 // (TryGo, which never waits, may still take the room).
 func (s *Spawner) admitOrWait(ctx context.Context) (int64, error) {
 	if s.roomWaiting.Load() == 0 {
-		if n, err := s.tryAdmit(); err != ErrSaturated {
+		if n, err := s.tryAdmit(ctx); !saturated(err) {
 			return n, err
 		}
 	}
 	if s.isOwnTask(ctx) {
 		// Never park a task of this spawner: it may hold the slot it
 		// would wait for. It gets room if there is any.
-		n, err := s.tryAdmit()
-		if err == ErrSaturated {
+		n, err := s.tryAdmit(ctx)
+		if saturated(err) {
 			err = ErrWouldDeadlock
 		}
 		return n, err
 	}
 	if !s.addWaiter() {
-		n, err := s.tryAdmit()
-		if err == ErrSaturated {
+		n, err := s.tryAdmit(ctx)
+		if saturated(err) {
 			err = errWaitersFull
 		}
 		return n, err
@@ -224,18 +254,18 @@ func (s *Spawner) admitOrWait(ctx context.Context) (int64, error) {
 		// sends a token on room. If the count is above lowWater, the
 		// admitted tasks will bring it down (the last one to zero) and
 		// wake us.
-		if woken || s.pending() <= s.lowWater {
-			n, err := s.tryAdmit()
+		if woken || s.pending() <= s.lowMark() {
+			n, err := s.tryAdmit(ctx)
 			if err == nil {
 				// A token stands for "room appeared", not for one slot,
 				// and tokens coalesce in room's one-slot buffer: pass it
 				// on while room remains, so waiters drain in a chain.
-				if n < s.limit && s.roomWaiting.Load() > 1 {
+				if n < s.capacity() && s.roomWaiting.Load() > 1 {
 					s.signalRoom()
 				}
 				return n, nil
 			}
-			if err != ErrSaturated {
+			if !saturated(err) {
 				return 0, err
 			}
 		}

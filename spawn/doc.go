@@ -46,6 +46,31 @@
 // admission rate (WithRate), per key (WithPerKey) and when the whole
 // process is overloaded (WithOverloadGuard).
 //
+// # Overload control
+//
+// A constant MaxConcurrent is a guess; under overload the questions are
+// how much to run, what to drop, and whose work goes first ("Handling
+// Overload" in Google's SRE book, "Fail at Scale" from Facebook). Three
+// options answer them, each off by default and each costing nothing when
+// unused:
+//
+//   - WithAdaptiveLimit moves the cap on running tasks with their run time
+//     (the gradient rule of Netflix's concurrency-limits, or AIMD), the
+//     same algorithm as limiter's AdaptiveLimiter; MaxConcurrent stays the
+//     hard cap.
+//   - WithQueueTarget sheds queued tasks that waited longer than a target
+//     once the queue has stood above it for an interval (CoDel), with
+//     ErrQueueTimeout and a count in Stats.Shed, and serves the queue
+//     newest first meanwhile (adaptive LIFO), so that what runs is what a
+//     caller still waits for. A burst that drains in time loses nothing.
+//   - A task submitted with a context marked by WithCriticality (or by
+//     limiter's CriticalityMiddleware) is ranked: Sheddable work may fill
+//     75 % of the capacity, Normal 90 %, Critical all of it.
+//
+// Spawner.Load reports how close to overload the spawner is, for a
+// readiness check that takes the instance out of its load balancer before
+// it fails.
+//
 // Workers exit after an idle timeout, so an idle spawner owns no goroutine,
 // and Shutdown leaves none behind when it returns nil.
 package spawn

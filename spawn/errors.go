@@ -52,6 +52,12 @@ var (
 	// context.DeadlineExceeded.
 	ErrTaskTimeout = errors.New("spawn: task timeout")
 
+	// ErrQueueTimeout is the error of a queued task dropped without running
+	// by queue-time shedding (WithQueueTarget): it waited longer than the
+	// target while the queue stood above it. Such a task is counted in
+	// Stats.Shed.
+	ErrQueueTimeout = errors.New("spawn: shed: queued longer than the queue target under a standing queue")
+
 	// ErrPanic matches every *PanicError with errors.Is. It is the same
 	// value as changuard.ErrPanic and timeout.ErrPanic: garrison has one
 	// panic policy (see PanicError).
@@ -71,6 +77,7 @@ var (
 // costs no allocation. Each matches its sentinel with errors.Is.
 var (
 	errWaitersFull = fmt.Errorf("%w: MaxWaiters callers already wait", ErrSaturated)
+	errReserved    = fmt.Errorf("%w: the capacity left is reserved for more critical work", ErrSaturated)
 	errKeyBusy     = fmt.Errorf("%w: key has maxPerKey tasks admitted", ErrKeyLimit)
 	errKeyTable    = fmt.Errorf("%w: key table is full", ErrKeyLimit)
 	errRateTooLate = fmt.Errorf("%w: next token is due after the context deadline", ErrRateLimited)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"time"
 
 	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/panics"
@@ -19,6 +20,7 @@ const (
 	timedOut
 	canceledRunning // started, and its context ended before it returned
 	canceledQueued  // resolved without ever running
+	shedQueued      // dropped by queue-time shedding without running
 )
 
 // Who claimed a runner job: the worker that dequeued it, or a task that
@@ -81,6 +83,21 @@ func (s *Spawner) run(j *job, w *workerState) {
 	} else if ctx == nil {
 		ctx = s.valuesFor(j.ctx)
 	}
+	if j.enq == shedMark {
+		// After begin, so that a Handle canceled while queued stays
+		// Canceled; before anything else, so that a shed task never runs.
+		if cancel != nil {
+			cancel()
+		}
+		s.account(j, shedQueued, ErrQueueTimeout, ErrQueueTimeout)
+		return
+	}
+	// The adaptive limit times one task in 32, and costs the others a
+	// random number: the worker cap, not the limit, bounds concurrency.
+	var start time.Time
+	if s.lim != nil && s.lim.Timed() {
+		start = time.Now()
+	}
 	s.started.Add(1)
 	blockhook.Begin(s, blockhook.Done)
 	defer blockhook.End(s, blockhook.Done)
@@ -140,6 +157,9 @@ func (s *Spawner) run(j *job, w *workerState) {
 	if cancel != nil {
 		cancel()
 	}
+	if s.lim != nil {
+		s.observe(start, oc, err)
+	}
 	s.account(j, oc, err, own)
 }
 
@@ -168,6 +188,8 @@ func (s *Spawner) account(j *job, oc outcome, err, own error) {
 		s.canceledRun.Add(1)
 	case canceledQueued:
 		s.canceledQueued.Add(1)
+	case shedQueued:
+		s.shed.Add(1)
 	}
 	if j.h != nil {
 		j.h.end(err)
@@ -186,7 +208,7 @@ func (s *Spawner) release(j *job) {
 		s.keys.release(j.key)
 	}
 	n := s.state.Add(-1) &^ closedBit
-	if n <= s.lowWater && s.roomWaiting.Load() > 0 && s.signalRoom() {
+	if n <= s.lowMark() && s.roomWaiting.Load() > 0 && s.signalRoom() {
 		// The woken caller was queued to run next on this processor,
 		// behind this worker, which may have a queue to drain first.
 		// Yield, so that it refills the queue while workers drain it.

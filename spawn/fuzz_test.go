@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,7 +21,13 @@ func FuzzSequence(f *testing.F) {
 	f.Add([]byte{3, 11, 19, 27, 3, 6, 3})
 	f.Add([]byte{8, 8, 0, 0, 6, 2, 2})
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		s, err := spawn.New(spawn.WithMaxConcurrent(2), spawn.WithQueue(2), spawn.WithMaxWaiters(0), spawn.WithPerKey(2, 3))
+		opts := []spawn.Option{spawn.WithMaxConcurrent(2), spawn.WithQueue(2), spawn.WithMaxWaiters(0), spawn.WithPerKey(2, 3)}
+		if len(prog)%2 == 1 {
+			// The overload controls: an adaptive limit, and a queue
+			// target so short that every queued task may be shed.
+			opts = append(opts, spawn.WithAdaptiveLimit(1, 2), spawn.WithQueueTarget(time.Microsecond, time.Microsecond))
+		}
+		s, err := spawn.New(opts...)
 		require.NoError(t, err)
 		gate := make(chan struct{})
 		blocked := func(gate chan struct{}) func(context.Context) error {
@@ -44,7 +51,11 @@ func FuzzSequence(f *testing.F) {
 			case 4:
 				var h *spawn.Handle[int]
 				g := gate
-				h, err = spawn.Submit(context.Background(), s, func(context.Context) (int, error) { <-g; return 1, nil })
+				ctx := context.Background()
+				if b>>4%2 == 1 {
+					ctx = spawn.WithCriticality(ctx, spawn.Criticality(b>>5%3)-1)
+				}
+				h, err = spawn.Submit(ctx, s, func(context.Context) (int, error) { <-g; return 1, nil })
 				if err == nil {
 					handles = append(handles, h)
 				}

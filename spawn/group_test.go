@@ -101,9 +101,10 @@ func TestGroupAllErrors(t *testing.T) {
 // shared with other traffic so does Group.Wait.
 func TestGroupWaitsOnlyForItsOwnTasks(t *testing.T) {
 	s := newSpawner(t, spawn.WithMaxConcurrent(4))
-	block := make(chan struct{})
+	block, started := make(chan struct{}), make(chan struct{})
 	defer close(block)
-	require.NoError(t, s.Go(context.Background(), func(context.Context) error { <-block; return nil }))
+	require.NoError(t, s.Go(context.Background(), func(context.Context) error { close(started); <-block; return nil }))
+	<-started // admitted is not running yet: Running counts it once it has started
 	g, _ := spawn.NewGroup(context.Background(), s)
 	var n atomic.Int64
 	for range 10 {

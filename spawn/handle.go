@@ -91,8 +91,9 @@ func submitHandle[T any](ctx context.Context, s *Spawner, task func(context.Cont
 // error wrapping context.Cause(ctx); the task is not affected. A ctx
 // already done fails at once. The error of a resolved task is what
 // Hooks.OnDone receives: nil, the task's error, a *PanicError, an
-// ErrTaskTimeout deadline error, or a cancellation error (context.Canceled
-// from Cancel, ErrShutdown, or the submit ctx's error).
+// ErrTaskTimeout deadline error, a cancellation error (context.Canceled
+// from Cancel, ErrShutdown, or the submit ctx's error), or ErrQueueTimeout
+// if queue-time shedding dropped the task (see WithQueueTarget).
 //
 // Called from a task of the same spawner, with that task's context (or one
 // derived from it), Wait on a task still queued runs it right away on the

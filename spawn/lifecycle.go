@@ -115,7 +115,7 @@ func (s *Spawner) force() {
 	// Resolve the queue now rather than when busy workers get to it; any
 	// job taken concurrently by a worker is dropped there (forced is set).
 	for {
-		j, ok := s.q.pop()
+		j, ok := s.take()
 		if !ok {
 			return
 		}

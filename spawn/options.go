@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/garrison-go/garrison/internal/adaptive"
 	"golang.org/x/time/rate"
 )
 
@@ -51,6 +52,12 @@ type config struct {
 	guard         *OverloadGuard
 	hooks         Hooks
 	logger        *slog.Logger // WithLogger; see log.go
+	// maxSet: WithMaxConcurrent was given (else WithAdaptiveLimit's max
+	// becomes the hard cap).
+	maxSet      bool
+	adaptive    *adaptive.Config
+	queueTarget time.Duration
+	queueWindow time.Duration
 }
 
 func defaultConfig() config {
@@ -71,23 +78,26 @@ func checkSize(name string, n, lowest int) error {
 
 // WithMaxConcurrent sets the hard cap on tasks running at once, 1 to 1<<22.
 // No more than n tasks ever run concurrently, and no more than n worker
-// goroutines exist. The default is DefaultMaxConcurrent.
+// goroutines exist. The default is DefaultMaxConcurrent. With
+// WithAdaptiveLimit, n is the hard cap above the moving limit (and its max
+// may not exceed n).
 func WithMaxConcurrent(n int) Option {
 	return func(c *config) error {
 		if err := checkSize("WithMaxConcurrent", n, 1); err != nil {
 			return err
 		}
-		c.maxConcurrent = n
+		c.maxConcurrent, c.maxSet = n, true
 		return nil
 	}
 }
 
 // WithQueue sets how many admitted tasks may wait for a worker beyond the
 // running ones, 0 to 1<<22: at most MaxConcurrent+n tasks are admitted at
-// any moment, and they start in FIFO order. With 0 a task is admitted only
-// if it can start at once (hand-off). The queue is allocated up front, 56
+// any moment, and they start in FIFO order (newest first under a standing
+// queue with WithQueueTarget). With 0 a task is admitted only
+// if it can start at once (hand-off). The queue is allocated up front, 64
 // bytes per slot for MaxConcurrent+n slots rounded up to a power of two, so
-// New refuses a MaxConcurrent+n above 1<<20 (at most 56 MiB) with an error
+// New refuses a MaxConcurrent+n above 1<<20 (at most 64 MiB) with an error
 // that says so. The default is DefaultQueue.
 func WithQueue(n int) Option {
 	return func(c *config) error {
@@ -219,7 +229,8 @@ type Hooks struct {
 	OnPanic func(*PanicError)
 	// OnDone is called once for every admitted task when it ends, with nil
 	// if it succeeded and otherwise the error that Stats classified
-	// (a *PanicError, a timeout, a cancellation or the task's own error).
+	// (a *PanicError, a timeout, a cancellation, ErrQueueTimeout for a
+	// task shed from the queue, or the task's own error).
 	OnDone func(err error)
 }
 

@@ -32,7 +32,7 @@ type slot struct {
 }
 
 // maxSlots bounds MaxConcurrent+Queue, the queue's size before rounding up
-// to a power of two: at slotBytes per slot the queue is at most 56 MiB.
+// to a power of two: at slotBytes per slot the queue is at most 64 MiB.
 const maxSlots = 1 << 20
 
 // slotBytes is the memory of one queue slot.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/garrison-go/garrison/internal/adaptive"
 	"golang.org/x/time/rate"
 )
 
@@ -22,6 +23,10 @@ type job struct {
 	h   runner                      // the task of Submit or a Group; fn is nil then
 	ctx context.Context             // the submit context, whose values the task sees; nil for TryGo
 	key *keyEntry                   // the GoKey key, when keys are tracked
+	// enq is when the job was queued (see codel.now), only with
+	// WithQueueTarget and only for a job that went through the queue;
+	// shedMark once take decided to shed it.
+	enq int64
 }
 
 // runner is a task with its own state: a Submit handle or a Group task.
@@ -54,19 +59,23 @@ type cacheLine [64]byte
 
 // Spawner runs tasks on a bounded set of reused worker goroutines: it is
 // what a service uses instead of a bare go statement. Tasks are admitted up
-// to MaxConcurrent running plus Queue waiting; beyond that Go waits (bounded
-// by its ctx and by MaxWaiters) and TryGo refuses. Workers exist only while
-// there is work: an idle spawner holds no goroutine after twice its idle
-// timeout (see WithIdleTimeout).
+// to MaxConcurrent running (or the limit of WithAdaptiveLimit) plus Queue
+// waiting, less a reserve for more critical work (see Criticality); beyond
+// that Go waits (bounded by its ctx and by MaxWaiters) and TryGo refuses.
+// Workers exist only while there is work: an idle spawner holds no
+// goroutine after twice its idle timeout (see WithIdleTimeout).
 //
 // A Spawner must be created with New. All methods are safe for concurrent
 // use.
 type Spawner struct {
 	cfg         config
 	maxRunning  int64
-	limit       int64 // maxRunning + queue: most tasks admitted at once
-	lowWater    int64 // admitted count at or below which waiters are woken
-	maxSpinning int64 // most workers polling an empty queue at once
+	limit       int64           // maxRunning + queue: most tasks admitted at once
+	lowWater    int64           // admitted count at or below which waiters are woken
+	queueCap    int64           // the Queue option
+	lim         *adaptive.Limit // WithAdaptiveLimit, or nil
+	cd          *codel          // WithQueueTarget, or nil
+	maxSpinning int64           // most workers polling an empty queue at once
 	q           *queue
 	wake        chan struct{}   // wakes workers parked in next
 	room        chan struct{}   // wakes one caller waiting in Go for room
@@ -98,6 +107,9 @@ type Spawner struct {
 	_         cacheLine
 	submitted atomic.Int64
 	rejected  atomic.Int64
+	// rejectedLevel counts ErrSaturated rejections of tasks marked with
+	// a criticality, by levelIndex.
+	rejectedLevel [3]atomic.Int64
 
 	_        cacheLine
 	workers  atomic.Int64
@@ -112,6 +124,7 @@ type Spawner struct {
 	timedOut       atomic.Int64
 	canceledRun    atomic.Int64
 	canceledQueued atomic.Int64
+	shed           atomic.Int64
 }
 
 // New returns a Spawner configured by opts, or an error naming the first
@@ -129,6 +142,10 @@ func New(opts ...Option) (*Spawner, error) {
 			return nil, err
 		}
 	}
+	lim, err := newAdaptive(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	if n := cfg.maxConcurrent + cfg.queue; n > maxSlots {
 		return nil, fmt.Errorf("spawn: MaxConcurrent(%d) + Queue(%d) = %d exceeds %d: the queue is allocated up front, "+
 			"%d bytes per slot (%d MiB at this size), so the sum is bounded to keep a typo from allocating gigabytes",
@@ -140,6 +157,8 @@ func New(opts ...Option) (*Spawner, error) {
 		maxRunning:  int64(cfg.maxConcurrent),
 		limit:       int64(cfg.maxConcurrent + cfg.queue),
 		lowWater:    int64(cfg.maxConcurrent + cfg.queue/2),
+		queueCap:    int64(cfg.queue),
+		lim:         lim,
 		maxSpinning: int64(max(1, runtime.GOMAXPROCS(0)/2)),
 		q:           newQueue(cfg.maxConcurrent + cfg.queue),
 		wake:        make(chan struct{}, cfg.maxConcurrent),
@@ -148,6 +167,9 @@ func New(opts ...Option) (*Spawner, error) {
 	}
 	base, cancel := context.WithCancelCause(context.Background())
 	s.taskCtx, s.cancelTasks = context.WithValue(base, ctxKey{}, s), cancel
+	if cfg.queueTarget > 0 {
+		s.cd = newCodel(cfg.queueTarget, cfg.queueWindow)
+	}
 	if cfg.hasRate {
 		s.limiter = rate.NewLimiter(cfg.rateLimit, cfg.rateBurst)
 	}

@@ -3,10 +3,10 @@ package spawn
 // Stats is a snapshot of a spawner's counters and gauges. Counters only
 // grow. Every task passed to Go, TryGo, GoKey or Submit is counted in
 // Submitted and ends in exactly one of Succeeded, Failed, Panicked,
-// Rejected, Canceled or TimedOut, so whenever the spawner is quiescent
-// (callers parked in Go may be waiting meanwhile)
+// Rejected, Canceled, TimedOut or Shed, so whenever the spawner is
+// quiescent (callers parked in Go may be waiting meanwhile)
 //
-//	Submitted == Succeeded+Failed+Panicked+Rejected+Canceled+TimedOut+Running+Queued
+//	Submitted == Succeeded+Failed+Panicked+Rejected+Canceled+TimedOut+Shed+Running+Queued
 //
 // The fields are read one by one without stopping the spawner, so a
 // snapshot taken while tasks come and go is only approximately consistent.
@@ -32,6 +32,14 @@ type Stats struct {
 	// TimedOut counts tasks still running when their WithTaskTimeout
 	// deadline passed, whatever they returned.
 	TimedOut int64
+	// Shed counts queued tasks dropped without running by queue-time
+	// shedding (WithQueueTarget), each resolved with ErrQueueTimeout.
+	Shed int64
+
+	// RejectedSheddable, RejectedNormal and RejectedCritical count, of
+	// Rejected, the tasks refused with ErrSaturated whose context carried
+	// that criticality (see Criticality); unmarked tasks are in none.
+	RejectedSheddable, RejectedNormal, RejectedCritical int64
 
 	// Running is the number of tasks running now (at most MaxConcurrent).
 	Running int
@@ -45,6 +53,26 @@ type Stats struct {
 	Workers int
 	// Overloaded is the overload guard's last verdict.
 	Overloaded bool
+	// LIFO reports that queue-time shedding sees a standing queue: the
+	// queue serves the newest task first and sheds stale ones.
+	LIFO bool
+	// LIFOSwitches counts the times LIFO began.
+	LIFOSwitches int64
+	// Adaptive is the WithAdaptiveLimit limit's state, zero without one.
+	Adaptive AdaptiveStats
+}
+
+// ends reads the end counters, then the admitted count and the starts: what
+// ends tasks before what starts them, so that the derived running gauge is
+// never negative.
+func (s *Spawner) ends() (succeeded, failed, panicked, timedOut, canceled, started, running, pending int64) {
+	succeeded, failed, panicked, timedOut = s.succeeded.Load(), s.failed.Load(), s.panicked.Load(), s.timedOut.Load()
+	canceledRun := s.canceledRun.Load()
+	canceled = canceledRun + s.canceledQueued.Load()
+	pending = s.pending()
+	started = s.started.Load()
+	running = started - (succeeded + failed + panicked + timedOut + canceledRun)
+	return succeeded, failed, panicked, timedOut, canceled, started, min(max(running, 0), pending), pending
 }
 
 // Stats returns a snapshot of s's counters and gauges (zero for a nil s).
@@ -53,23 +81,10 @@ func (s *Spawner) Stats() Stats {
 	if s == nil {
 		return Stats{}
 	}
-	// Read what ends tasks before what starts them, so that the derived
-	// gauges (Running, Queued) are never negative.
-	st := Stats{
-		Succeeded: s.succeeded.Load(),
-		Failed:    s.failed.Load(),
-		Panicked:  s.panicked.Load(),
-		TimedOut:  s.timedOut.Load(),
-	}
-	canceledRun := s.canceledRun.Load()
-	st.Canceled = canceledRun + s.canceledQueued.Load()
-	st.Rejected = s.rejected.Load()
-	pending := s.pending()
-	st.Started = s.started.Load()
+	st := Stats{Shed: s.shed.Load(), Rejected: s.rejected.Load()}
+	var running, pending int64
+	st.Succeeded, st.Failed, st.Panicked, st.TimedOut, st.Canceled, st.Started, running, pending = s.ends()
 	st.Submitted = s.submitted.Load()
-
-	running := st.Started - (st.Succeeded + st.Failed + st.Panicked + st.TimedOut + canceledRun)
-	running = min(max(running, 0), pending)
 	st.Running = int(running)
 	st.Queued = int(pending - running)
 	st.Waiting = int(s.waiting.Load())
@@ -80,5 +95,42 @@ func (s *Spawner) Stats() Stats {
 	if s.guard != nil {
 		st.Overloaded = s.guard.over.Load()
 	}
+	st.RejectedSheddable = s.rejectedLevel[0].Load()
+	st.RejectedNormal = s.rejectedLevel[1].Load()
+	st.RejectedCritical = s.rejectedLevel[2].Load()
+	if s.cd != nil {
+		st.LIFO = s.cd.overloaded.Load()
+		st.LIFOSwitches = s.cd.switches.Load()
+	}
+	st.Adaptive = s.adaptiveStats()
 	return st
+}
+
+// Load is how close to overload the spawner is, shaped as the Load of a
+// limiter.LoadProbe so that a service can feed its readiness check with
+// it: 0 when idle, 1 at saturation, more beyond. It is the largest of the
+// queued tasks over Queue, and with WithQueueTarget the queue delay (the
+// oldest queued task's wait, as last seen by a worker) over the target;
+// with no queue, running tasks over the running cap (the adaptive limit or
+// MaxConcurrent). Running at the cap with an empty queue is not overload:
+// the queue is what fills when work arrives faster than it is served. Load
+// never blocks and allocates nothing; it returns 0 for a nil s. A service
+// passes it as is:
+//
+//	limiter.LoadProbe{Name: "spawn", Load: s.Load}
+func (s *Spawner) Load() float64 {
+	if s == nil {
+		return 0
+	}
+	_, _, _, _, _, _, running, pending := s.ends()
+	var load float64
+	if s.queueCap > 0 {
+		load = float64(pending-running) / float64(s.queueCap)
+	} else {
+		load = float64(running) / float64(max(s.runCap(), 1))
+	}
+	if s.cd != nil {
+		load = max(load, float64(s.cd.delay.Load())/float64(s.cd.target))
+	}
+	return load
 }

@@ -30,7 +30,7 @@ func TestWakeIsPassedOnPastUnpublishedJob(t *testing.T) {
 		synctest.Wait() // three parked workers
 
 		// The stalled pusher of A: admitted, slot claimed, not published.
-		if _, err := s.tryAdmit(); err != nil {
+		if _, err := s.tryAdmit(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		s.submitted.Add(1)

@@ -15,12 +15,12 @@ const spinRounds = 16
 func (s *Spawner) dispatch(j job, admitted int64) {
 	for {
 		w := s.workers.Load()
-		if w >= s.maxRunning || w >= admitted {
+		if w >= s.runCap() || w >= admitted {
 			// Enough workers exist for every admitted task (or the cap is
 			// reached); each either takes j from the queue or, if it is
 			// retiring, re-checks in retire and stays. The queue never
 			// overflows: it holds at most the admitted tasks.
-			s.q.push(j)
+			s.enqueue(j)
 			s.pushed()
 			return
 		}
@@ -46,7 +46,7 @@ func (s *Spawner) pushed() {
 // needWorker reports whether, with w workers counted, some admitted task may
 // be left without a worker to run it.
 func (s *Spawner) needWorker(w int64) bool {
-	return w < s.maxRunning && w < s.pending()
+	return w < s.runCap() && w < s.pending()
 }
 
 func (s *Spawner) pending() int64 { return s.state.Load() &^ closedBit }
@@ -74,6 +74,10 @@ func (s *Spawner) worker(j job) {
 		if j.fn != nil || j.h != nil {
 			s.execute(&j, &w)
 			w.busy = true
+			if s.lim != nil && s.shrink() {
+				retired = true
+				return
+			}
 		}
 		var ok bool
 		if j, ok = s.next(&w); !ok {
@@ -97,7 +101,7 @@ type workerState struct {
 func (s *Spawner) next(w *workerState) (job, bool) {
 	woken := false
 	for {
-		if j, ok := s.q.pop(); ok {
+		if j, ok := s.take(); ok {
 			if woken {
 				// The wake token may have been sent for a job behind
 				// this one: a job whose pusher had claimed its slot
@@ -124,7 +128,7 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 		if s.spinning.Add(1) <= s.maxSpinning {
 			for range spinRounds {
 				runtime.Gosched()
-				if j, ok := s.q.pop(); ok {
+				if j, ok := s.take(); ok {
 					s.spinning.Add(-1)
 					s.passWake()
 					return j, true
@@ -138,7 +142,7 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 		// after it does; if not, it saw us idle and sends a wake token.
 		s.idle.Add(1)
 		s.spinning.Add(-1)
-		if j, ok := s.q.pop(); ok {
+		if j, ok := s.take(); ok {
 			s.idle.Add(-1)
 			s.passWake()
 			return j, true
@@ -175,7 +179,7 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 // as dispatch would have. The queue is checked after the spinning count was
 // decremented, so it sees every such job.
 func (s *Spawner) passWake() {
-	if s.idle.Load() > 0 && !s.q.empty() {
+	if s.idle.Load() > 0 && !s.queueEmpty() {
 		select {
 		case s.wake <- struct{}{}:
 		default: // enough tokens are pending to wake every worker

@@ -154,11 +154,18 @@ func (c *Config) validate() error {
 // operation while fewer than the current limit are in flight; every admitted
 // operation must be ended by exactly one [Limit.Release].
 type Limit struct {
-	inflight atomic.Int64
-	limit    atomic.Int64
+	// limit and mask are read by every admission and written once per
+	// window at most: they have a cache line of their own, so that the
+	// writes of in-flight counting and of the lock do not evict it from
+	// every reader's cache.
+	limit atomic.Int64
 	// mask selects the timed operations: SampleEvery-1, or 0 (time every
 	// operation) during a probe.
 	mask atomic.Uint64
+	_    [48]byte
+
+	inflight atomic.Int64
+	_        [56]byte
 
 	mu  sync.Mutex // guards est
 	est estimator
@@ -313,6 +320,22 @@ func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait t
 	}
 }
 
+// Timed reports whether the caller of [Limit.Observe] should time its next
+// operation: one in SampleEvery, or every one during slow start and
+// probes. It costs a per-thread random number and an atomic load.
+func (l *Limit) Timed() bool { return rand.Uint64()&l.mask.Load() == 0 }
+
+// Observe ends an operation that the caller admitted and timed itself: for
+// a caller that bounds its concurrency by [Limit.Current] on its own (spawn
+// caps its workers at the limit) and so needs only the measurement, at no
+// atomic operation per untimed operation. start is when the operation
+// began if [Limit.Timed] said to time it, else zero; inflight is how many
+// operations ran beside it. Such operations are in neither InFlight nor
+// Admitted of [Stats].
+func (l *Limit) Observe(start time.Time, o Outcome, inflight int) {
+	l.sample(start, o, int64(inflight))
+}
+
 func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	limit := l.limit.Load()
 	if lv < criticality.Critical {
@@ -326,7 +349,7 @@ func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	t := Token{ok: true}
 	// A per-thread random number picks the timed operations: a shared
 	// sequence counter would be one more contended cache line.
-	if rand.Uint64()&l.mask.Load() == 0 {
+	if l.Timed() {
 		t.start = time.Now()
 	}
 	return t, true
@@ -346,21 +369,29 @@ func (l *Limit) Release(t Token, o Outcome) {
 		default:
 		}
 	}
+	l.sample(t.start, o, n)
+}
+
+// sample feeds one ended operation to the estimator; n is the number in
+// flight while it was.
+func (l *Limit) sample(start time.Time, o Outcome, n int64) {
 	if o == Dropped {
 		l.dropped.Add(1)
 	}
-	if o == Ignore || (t.start.IsZero() && o != Dropped) {
+	if o == Ignore || (start.IsZero() && o != Dropped) {
 		return
 	}
 	var rtt time.Duration
-	if !t.start.IsZero() {
-		rtt = time.Since(t.start)
+	if !start.IsZero() {
+		rtt = time.Since(start)
 	}
 	l.mu.Lock()
-	if next, changed := l.est.observe(t.start, rtt, o == Dropped, n); changed {
+	if next, changed := l.est.observe(start, rtt, o == Dropped, n); changed {
 		l.limit.Store(next)
 	}
-	l.mask.Store(l.est.mask())
+	if m := l.est.mask(); m != l.mask.Load() {
+		l.mask.Store(m)
+	}
 	l.mu.Unlock()
 }
 
@@ -380,6 +411,13 @@ func (e *estimator) observe(start time.Time, rtt time.Duration, dropped bool, in
 // probeSample counts only operations admitted after the probe began: those
 // admitted before ran beside the old queue and would hide the baseline.
 func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool) {
+	if time.Since(e.probeStart) > e.probeTimeout() {
+		// Overdue: too few operations finish at Min (slow ones, or a
+		// caller that never refuses, as spawn's workers do not, so that
+		// refuse never runs). End it with what it has.
+		e.endProbe()
+		return
+	}
 	if dropped || rtt <= 0 || !start.After(e.probeStart) {
 		return
 	}

@@ -3,6 +3,7 @@ package adaptive
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BenchmarkAdmission compares the adaptive admission path (Acquire and a
@@ -33,6 +34,23 @@ func BenchmarkAdmission(b *testing.B) {
 				if ok {
 					l.Release(t, Success)
 				}
+			}
+		})
+	})
+	// Observe is spawn's path: the worker cap bounds concurrency, the
+	// limit only measures one operation in 32, as spawn does.
+	b.Run("observe", func(b *testing.B) {
+		l, err := New(Config{Min: 1 << 20, Max: 1 << 20, SampleEvery: 32})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				var start time.Time
+				if l.Timed() {
+					start = time.Now()
+				}
+				l.Observe(start, Success, 1)
 			}
 		})
 	})

@@ -447,3 +447,51 @@ func TestAcquireWaitSmoothsABurst(t *testing.T) {
 		}
 	})
 }
+
+// TestObserveMeasuresOnly: operations ended by Observe move the limit as
+// released ones do (a drop backs off) without counting in flight.
+func TestObserveMeasuresOnly(t *testing.T) {
+	l, err := New(Config{Min: 1, Max: 100, Initial: 50, MinWindow: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Timed() {
+		t.Fatal("slow start must time every operation")
+	}
+	l.Observe(time.Time{}, Dropped, 10)
+	st := l.Stats()
+	if st.InFlight != 0 || st.Admitted != 0 || st.Dropped != 1 || st.Limit != 45 {
+		t.Fatalf("%+v", st)
+	}
+	l.Observe(time.Time{}, Success, 10) // untimed: no sample
+	l.Observe(time.Now(), Ignore, 10)
+	if st2 := l.Stats(); st2.Windows != st.Windows {
+		t.Fatalf("an untimed or ignored operation closed a window: %+v", st2)
+	}
+}
+
+// TestOverdueProbeEndsOnObserve: a probe that cannot gather its samples
+// ends at its timeout on the next measured operation, with no refusal to
+// end it (spawn never calls Acquire).
+func TestOverdueProbeEndsOnObserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(Config{Min: 1, Max: 10, Initial: 10, MinWindow: 1, SampleEvery: 1, ProbeInterval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		start := time.Now()
+		time.Sleep(time.Millisecond)
+		for range 5 { // a window (limit/2 samples) closes after ProbeInterval: probe
+			l.Observe(start, Success, 10)
+		}
+		if st := l.Stats(); !st.Probing || st.Limit != 1 {
+			t.Fatalf("no probe started: %+v", st)
+		}
+		time.Sleep(10 * time.Second) // beyond any probe timeout
+		l.Observe(start, Success, 1) // admitted before the probe: no sample
+		if st := l.Stats(); st.Probing || st.Limit != 10 {
+			t.Fatalf("overdue probe still pins the limit: %+v", st)
+		}
+	})
+}

@@ -81,6 +81,16 @@ func From(ctx context.Context) Level {
 	return Normal
 }
 
+// Lookup returns the level ctx carries and whether it carries one, for a
+// caller that treats unmarked work differently from work marked [Normal].
+func Lookup(ctx context.Context) (Level, bool) {
+	if ctx == nil {
+		return Normal, false
+	}
+	l, ok := ctx.Value(key{}).(Level)
+	return l, ok
+}
+
 // Share is the fraction of a concurrency limit that work of level l may
 // fill: all of it for Critical, 90 % for Normal (so that a tenth is always
 // left to critical work), 75 % for Sheddable (so that sheddable work is

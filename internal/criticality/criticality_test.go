@@ -37,3 +37,19 @@ func TestRoundTrip(t *testing.T) {
 		t.Error("shares do not order the levels")
 	}
 }
+
+func TestLookup(t *testing.T) {
+	ctx := context.Background()
+	if _, ok := Lookup(ctx); ok {
+		t.Fatal("Lookup(empty) reported a level")
+	}
+	//lint:ignore SA1012 a nil context is the input under test
+	if _, ok := Lookup(nil); ok { //nolint:staticcheck
+		t.Fatal("Lookup(nil) reported a level")
+	}
+	for _, l := range []Level{Sheddable, Normal, Critical} {
+		if got, ok := Lookup(With(ctx, l)); !ok || got != l {
+			t.Errorf("Lookup(With(%v)) = %v, %v", l, got, ok)
+		}
+	}
+}
