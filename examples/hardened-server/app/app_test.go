@@ -303,7 +303,7 @@ func TestRateLimitPerAddress(t *testing.T) {
 
 func TestDebugGarrison(t *testing.T) {
 	a, _ := newApp(t, Config{})
-	rec := do(a.Handler(), "GET", "/debug/garrison", "192.0.2.1")
+	rec := do(a.AdminMux(), "GET", "/debug/garrison", "192.0.2.1")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	var v map[string]json.RawMessage
