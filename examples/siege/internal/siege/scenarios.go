@@ -26,6 +26,30 @@ func scenarios() []scenario {
 			notes:   connNotes,
 		},
 		{
+			Name:    "botnet",
+			Title:   "Botnet connection flood",
+			Threat:  "32 source addresses hold idle, half-sent and churning connections, 64× the connection cap, so per-address caps alone cannot keep a slot free",
+			run:     runBotnet,
+			figures: botnetFigures,
+			notes:   botnetNotes,
+		},
+		{
+			Name:    "keepalive-idle",
+			Title:   "Idle flood against kept-alive clients",
+			Threat:  "a botnet parks idle connections beyond the cap while regular clients keep theirs open between requests: a defence that closes whatever is silent resets the regulars",
+			run:     runKeepAlive,
+			figures: keepAliveFigures,
+			notes:   keepAliveNotes,
+		},
+		{
+			Name:    "http2",
+			Title:   "HTTP/2 rapid reset",
+			Threat:  "one client opens and cancels HTTP/2 streams in a loop (CVE-2023-44487): each costs the server a handler, none holds a stream slot",
+			run:     runHTTP2,
+			figures: http2Figures,
+			notes:   http2Notes,
+		},
+		{
 			Name:    "deadlock",
 			Title:   "Lock-order deadlock",
 			Threat:  "transfers (account, then journal) race audits (journal, then account) until two requests wait for each other",
@@ -62,7 +86,11 @@ type side struct {
 }
 
 func (e *env) begin(name, upstreamURL, legitWhat string) (*side, error) {
-	t, err := e.start(name, upstreamURL)
+	return e.beginWith(name, upstreamURL, legitWhat, targetConfig{})
+}
+
+func (e *env) beginWith(name, upstreamURL, legitWhat string, tc targetConfig) (*side, error) {
+	t, err := e.start(name, upstreamURL, tc)
 	if err != nil {
 		return nil, err
 	}

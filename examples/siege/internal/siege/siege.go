@@ -94,6 +94,12 @@ type Figure struct {
 	Ideal    float64 `json:"ideal,omitempty"`
 	TieOK    bool    `json:"-"`
 	Required bool    `json:"-"`
+	// Bound, when HasBound, is what the hardened twin must reach whatever
+	// the naive twin did: at least Bound when Better is "higher", at most
+	// when "lower". A figure within its bound holds even when the naive
+	// twin did as well.
+	Bound    float64 `json:"bound,omitempty"`
+	HasBound bool    `json:"has_bound,omitempty"`
 	Verdict  string  `json:"verdict"`
 	OK       bool    `json:"ok"`
 }
@@ -105,8 +111,18 @@ func (f *Figure) judge() {
 		f.Verdict, f.OK = "not measured", false
 	case f.Required && f.Hardened != f.Ideal:
 		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be %s", num(f.Ideal)), false
+	case f.HasBound && f.Better == "higher" && f.Hardened < f.Bound:
+		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be ≥ %s", num(f.Bound)), false
+	case f.HasBound && f.Better == "lower" && f.Hardened > f.Bound:
+		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be ≤ %s", num(f.Bound)), false
 	case hb:
 		f.Verdict, f.OK = "better", true
+	case f.HasBound:
+		op := "≥"
+		if f.Better == "lower" {
+			op = "≤"
+		}
+		f.Verdict, f.OK = fmt.Sprintf("within bound (%s %s)", op, num(f.Bound)), true
 	case f.TieOK && f.Naive == f.Ideal && f.Hardened == f.Ideal:
 		f.Verdict, f.OK = "equal (both ideal)", true
 	default:
@@ -142,6 +158,10 @@ type plan struct {
 	deposits     int           // deposits sent by 64 concurrent workers in the race
 	chargeRate   int           // charges per second against the stuck upstream
 	fdBudget     int           // file descriptors above the current use
+	botnetPhase  time.Duration // each of the botnet's two phases, per twin
+	kaPhase      time.Duration // the keep-alive scenario's attack
+	h2Streams    int           // rapid-reset streams at most, per twin
+	h2Phase      time.Duration // the rapid-reset attack, per twin
 }
 
 func newPlan(quick bool) plan {
@@ -155,8 +175,16 @@ func newPlan(quick bool) plan {
 		deposits:     1500,
 		chargeRate:   150,
 		fdBudget:     900,
+		botnetPhase:  4 * time.Second,
+		kaPhase:      5 * time.Second,
+		h2Streams:    2000000,
+		h2Phase:      3 * time.Second,
 	}
 	if quick {
+		p.botnetPhase = 2500 * time.Millisecond
+		p.kaPhase = 3500 * time.Millisecond
+		p.h2Streams = 1000000
+		p.h2Phase = 2 * time.Second
 		p.attack = 600 * time.Millisecond
 		p.spawnRate = 600
 		p.deposits = 400

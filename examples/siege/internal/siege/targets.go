@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/garrison-go/garrison/examples/hardened-server/app"
 	"github.com/garrison-go/garrison/examples/siege/internal/naive"
 )
 
@@ -22,7 +23,13 @@ type target struct {
 	close    func(ctx context.Context) error
 }
 
-func (e *env) start(side, upstreamURL string) (*target, error) {
+// targetConfig adjusts a twin for one scenario.
+type targetConfig struct {
+	hardened func(*app.Config) // nil: the siege's usual configuration
+	naiveH2C bool              // the naive twin also serves cleartext HTTP/2
+}
+
+func (e *env) start(side, upstreamURL string, tc targetConfig) (*target, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -30,9 +37,9 @@ func (e *env) start(side, upstreamURL string) (*target, error) {
 	var t *target
 	switch side {
 	case "naive":
-		t = e.startNaive(ln, upstreamURL)
+		t = e.startNaive(ln, upstreamURL, tc.naiveH2C)
 	case "hardened":
-		t, err = e.startHardened(ln, upstreamURL)
+		t, err = e.startHardened(ln, upstreamURL, tc.hardened)
 	default:
 		err = fmt.Errorf("unknown side %q", side)
 	}
@@ -46,8 +53,8 @@ func (e *env) start(side, upstreamURL string) (*target, error) {
 	return t, nil
 }
 
-func (e *env) startNaive(ln net.Listener, upstreamURL string) *target {
-	s := naive.New(naive.Config{Upstream: upstreamURL, Job: e.job, LockPause: e.lockPause, CheckPause: e.checkPause})
+func (e *env) startNaive(ln net.Listener, upstreamURL string, h2c bool) *target {
+	s := naive.New(naive.Config{Upstream: upstreamURL, Job: e.job, LockPause: e.lockPause, CheckPause: e.checkPause, H2C: h2c})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
 	return &target{
