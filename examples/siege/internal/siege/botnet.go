@@ -17,11 +17,13 @@ import (
 // addresses at once, so a per-address cap alone cannot stop it: 30
 // addresses × 32 connections each already exceed a cap of 512.
 
-// botnetCap is the hardened twin's connection cap in the botnet scenario.
-// The attack opens 64× as many connections; at the default cap (512) that
-// would take 2 × 32,768 file descriptors in this one process (client and
-// server ends), more than a typical hard limit of 20,000, so the scenario
-// scales the cap down and keeps the ratio.
+// botnetCap is the hardened twin's connection cap in the botnet and
+// keep-alive scenarios. The attack opens 64× as many connections; at the
+// default cap (512) that would take 2 × 32,768 file descriptors in this
+// one process (client and server ends), more than a typical hard limit of
+// 20,000, so the scenario scales the cap down and keeps the ratio. Under
+// the race detector, which allows 8,128 goroutines, it is smaller still
+// (see plan.botnetCap).
 const botnetCap = 128
 
 // botnetSources is how many attacker addresses the botnet uses, from
@@ -169,7 +171,7 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		return nil, fmt.Errorf("cannot bind 127.0.1.1: the botnet needs 127.0.0.0/8 on the loopback interface (Linux)")
 	}
 	s, err := e.beginWith(name, "", "GET /healthz, new connection each", targetConfig{
-		hardened: func(c *app.Config) { c.MaxConns = botnetCap },
+		hardened: func(c *app.Config) { c.MaxConns = e.p.botnetCap },
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +197,7 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		s.res.Notes = append(s.res.Notes, fmt.Sprintf("%s, %s: %d legit requests, %d succeeded; botnet of %d conns from %d addresses: %d dials (%d failed), %d closed by the server, peak %d held, %d held at end (%.1fs)",
 			name, label, ls.N, ls.OK, st.Conns, st.Sources, st.Dials, st.DialErrors, st.ClosedByServer, st.PeakHeld, st.HeldAtEnd, time.Since(t0).Seconds()))
 	}
-	phase("fds ample", 64*botnetCap)
+	phase("fds ample", 64*e.p.botnetCap)
 	settle(2 * time.Second)
 	restore, note := capFDs(e.p.fdBudget)
 	phase("fds capped", e.p.fdBudget*2/3)
@@ -223,7 +225,7 @@ func botnetFigures(e *env, n, h *SideResult) []Figure {
 func botnetNotes(e *env, n, h *SideResult) []string {
 	notes := []string{
 		fmt.Sprintf("attack: %d addresses from 127.0.1.1, half of the connections idle, a quarter sending a partial request and a header line every 0.5 s, a quarter churning (half a request line, close after 0.5 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
-		fmt.Sprintf("phase 1 (fds ample): %d attacker connections = 64 × the hardened twin's cap of %d (the scenario's MaxConns; the tutorial's default is 512, see botnetCap)", 64*botnetCap, botnetCap),
+		fmt.Sprintf("phase 1 (fds ample): %d attacker connections = 64 × the hardened twin's cap of %d (the scenario's MaxConns; the tutorial's default is 512, see botnetCap)", 64*e.p.botnetCap, e.p.botnetCap),
 		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the process has %d descriptors to spare, as a server near its limit has: the naive twin keeps every connection and runs out", e.p.fdBudget*2/3, e.p.fdBudget),
 	}
 	notes = append(notes, n.Notes...)

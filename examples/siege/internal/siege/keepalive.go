@@ -23,9 +23,6 @@ import (
 // kaClients is how many legitimate keep-alive clients run at once.
 const kaClients = 10
 
-// kaIdleConns is the idle flood's size: 4× the hardened twin's cap.
-const kaIdleConns = 4 * botnetCap
-
 // keepAliveClient is one legitimate client on one kept-alive HTTP/1.1
 // connection, counting the connections it had to open.
 type keepAliveClient struct {
@@ -56,7 +53,7 @@ func runKeepAlive(ctx context.Context, e *env, name string) (*SideResult, error)
 		return nil, fmt.Errorf("cannot bind 127.0.1.1: the keep-alive scenario needs 127.0.0.0/8 on the loopback interface (Linux)")
 	}
 	s, err := e.beginWith(name, "", "GET /accounts/alice, 1 per second per client on a kept-alive connection", targetConfig{
-		hardened: func(c *app.Config) { c.MaxConns = botnetCap },
+		hardened: func(c *app.Config) { c.MaxConns = e.p.botnetCap },
 	})
 	if err != nil {
 		return nil, err
@@ -92,7 +89,9 @@ func runKeepAlive(ctx context.Context, e *env, name string) (*SideResult, error)
 			}
 		})
 	}
-	st := botnet(actx, s.t.addr, srcs, []botKind{botIdle}, kaIdleConns, 20*kaIdleConns, e.p.kaPhase/4, 100*time.Millisecond)
+	// The idle flood: 4× the hardened twin's cap.
+	idle := 4 * e.p.botnetCap
+	st := botnet(actx, s.t.addr, srcs, []botKind{botIdle}, idle, 20*idle, e.p.kaPhase/4, 100*time.Millisecond)
 	wg.Wait()
 	var reconnects int64
 	for _, k := range clients {
@@ -117,7 +116,7 @@ func keepAliveFigures(e *env, n, h *SideResult) []Figure {
 
 func keepAliveNotes(e *env, n, h *SideResult) []string {
 	notes := []string{
-		fmt.Sprintf("attack: %d idle connections (4× the hardened twin's cap of %d) from %d addresses, redialled 100 ms after the server closes one", kaIdleConns, botnetCap, botnetSources),
+		fmt.Sprintf("attack: %d idle connections (4× the hardened twin's cap of %d) from %d addresses, redialled 100 ms after the server closes one", 4*e.p.botnetCap, e.p.botnetCap, botnetSources),
 		fmt.Sprintf("legit: %d clients from 127.0.0.1, each one request a second on its own kept-alive connection; a reconnect means the server closed a connection the client meant to reuse", kaClients),
 	}
 	notes = append(notes, n.Notes...)

@@ -158,6 +158,7 @@ type plan struct {
 	deposits     int           // deposits sent by 64 concurrent workers in the race
 	chargeRate   int           // charges per second against the stuck upstream
 	fdBudget     int           // file descriptors above the current use
+	botnetCap    int           // the hardened twin's MaxConns in the botnet scenarios
 	botnetPhase  time.Duration // each of the botnet's two phases, per twin
 	kaPhase      time.Duration // the keep-alive scenario's attack
 	h2Streams    int           // rapid-reset streams at most, per twin
@@ -175,10 +176,16 @@ func newPlan(quick bool) plan {
 		deposits:     1500,
 		chargeRate:   150,
 		fdBudget:     900,
+		botnetCap:    botnetCap,
 		botnetPhase:  4 * time.Second,
 		kaPhase:      5 * time.Second,
 		h2Streams:    2000000,
 		h2Phase:      3 * time.Second,
+	}
+	if raceEnabled {
+		// The race detector allows 8,128 live goroutines; the naive twin
+		// spends one per attacker connection and the attacker one more.
+		p.botnetCap = 24
 	}
 	if quick {
 		p.botnetPhase = 2500 * time.Millisecond
