@@ -12,17 +12,50 @@ import (
 	"time"
 )
 
-// conn is the net.Conn a Listener returns. It gives its slots back on the
-// first Close and enforces the slow-client limits with read deadlines:
-// no goroutine or timer per connection.
+// conn is the net.Conn a Listener returns. It gives its slots back exactly
+// once, on the first Close or when the Listener cuts it, and enforces the
+// slow-client limits with deadlines: no goroutine or timer per connection.
 type conn struct {
 	net.Conn
 	l        *Listener
 	addr     netip.Addr
 	slot     int // ipTable slot, -1 if none
 	released atomic.Bool
-	g        *guard // nil unless a first-byte timeout or minimum read rate is set
+	g        *guard // nil unless a read guard or preemption needs to see reads
+	w        *wguard
+
+	// http is set once http.Server reported the connection through
+	// Listener.ConnState: from then on its state, not its first byte,
+	// decides whether it may be preempted and when the read guard applies.
+	http atomic.Bool
+	// state is a connState; written under l.mu, read by the read guard.
+	state atomic.Uint32
+
+	// Ledger links, guarded by l.mu (see preempt.go).
+	inLedger     bool
+	lprev, lnext *conn
+
+	// Per-connection request and reset rates (HTTP, see streamguard.go):
+	// GCRA theoretical arrival times, in monotonicNow nanoseconds.
+	streamTAT, resetTAT atomic.Int64
 }
+
+// connState is where a connection is in its life, as far as preemption
+// and the read guard care.
+type connState uint32
+
+const (
+	// stNew: accepted, no complete request yet (HTTP), or no byte yet
+	// (other protocols). Preemptable.
+	stNew connState = iota
+	// stIdle: an HTTP keep-alive connection between requests. Preemptable.
+	stIdle
+	// stActive: serving a request, or a non-HTTP connection that has
+	// spoken, or hijacked. Never preempted.
+	stActive
+	// stGone: released.
+	stGone
+)
 
 // guard is the slow-client state of one connection.
 type guard struct {
@@ -31,48 +64,104 @@ type guard struct {
 	applied time.Time // the read deadline last set on the inner conn
 	accept  time.Time
 	gotByte bool
+	reqByte bool      // HTTP: a byte of the next request arrived since idle
 	winFrom time.Time // start of the current min-rate window
 	winRead int       // bytes read in it
 }
 
-func (l *Listener) wrap(c net.Conn, a netip.Addr, slot int) net.Conn {
+func (l *Listener) wrap(c net.Conn, a netip.Addr, slot int) *conn {
 	w := &conn{Conn: c, l: l, addr: a, slot: slot}
-	if l.cfg.firstByte > 0 || l.cfg.minReadRate > 0 {
+	if l.cfg.firstByte > 0 || l.cfg.minReadRate > 0 || l.lg != nil {
 		// The deadline is armed by the first Read, not here: a deadline
 		// only matters to a read, and arming a runtime timer per accept
 		// costs microseconds.
 		w.g = &guard{accept: time.Now()}
+	}
+	if l.cfg.minWriteRate > 0 {
+		w.w = &wguard{}
 	}
 	return w
 }
 
 // NetConn returns the accepted connection (a *net.TCPConn for TCP), for
 // its socket options. Close and set deadlines through the wrapper: closing
-// the inner conn directly skips the slot release, and a read deadline set
-// on it directly is unknown to the slow-client guard.
+// the inner conn directly skips the slot release, and a deadline set on it
+// directly is unknown to the slow-client guards.
 func (c *conn) NetConn() net.Conn { return c.Conn }
 
 // Close closes the connection and releases its slots; only the first call
 // releases, so a double Close cannot free a slot it does not hold.
 func (c *conn) Close() error {
-	c.release()
+	c.release(NoReason)
 	return c.Conn.Close()
 }
 
-func (c *conn) release() {
+// release gives the connection's slots back and counts how it ended: by
+// the application (NoReason, Closed) or cut by the Listener for why. The
+// first call wins, so every connection lands in exactly one bucket.
+func (c *conn) release(why Reason) bool {
 	if !c.released.CompareAndSwap(false, true) {
-		return
+		return false
+	}
+	l := c.l
+	if l.lg != nil {
+		l.mu.Lock()
+		l.lg.remove(c)
+		c.state.Store(uint32(stGone))
+		l.mu.Unlock()
 	}
 	if c.slot >= 0 {
-		c.l.ips.release(c.slot)
+		l.ips.release(c.slot)
 	}
-	c.l.active.Add(-1)
-	<-c.l.sem
+	if why == NoReason {
+		l.closed.Add(1)
+	} else {
+		l.rejected[why].Add(1)
+	}
+	l.active.Add(-1)
+	<-l.sem
+	if why != NoReason && l.cfg.onReject != nil {
+		l.cfg.onReject(c.addr, why)
+	}
+	return true
+}
+
+// cut closes the connection with a reset, counted as why, unless it was
+// already released.
+func (c *conn) cut(why Reason) {
+	if c.release(why) {
+		abort(c.Conn)
+	}
+}
+
+// activate marks a connection as serving (never preempted).
+func (c *conn) setState(s connState) {
+	l := c.l
+	if l.lg == nil {
+		c.state.Store(uint32(s))
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if connState(c.state.Load()) == stGone {
+		return
+	}
+	c.state.Store(uint32(s))
+	if s == stActive {
+		l.lg.remove(c)
+		return
+	}
+	// Re-entering New or Idle makes it the newest of its source.
+	l.lg.remove(c)
+	l.lg.add(c)
 }
 
 // ReadFrom keeps the inner connection's zero-copy path (sendfile, splice)
 // available to io.Copy and net/http through the wrapper.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if c.w != nil {
+		return c.guardedReadFrom(r)
+	}
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
 	}
@@ -91,7 +180,7 @@ func (c *conn) CloseWrite() error {
 // SetDeadline sets the write deadline and, combined with the slow-client
 // deadline, the read deadline.
 func (c *conn) SetDeadline(t time.Time) error {
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
+	if err := c.SetWriteDeadline(t); err != nil {
 		return err
 	}
 	return c.SetReadDeadline(t)
@@ -123,21 +212,42 @@ func (c *conn) apply(d time.Time) error {
 // now. Called with mu held (or before the conn is shared).
 func (c *conn) deadline(now time.Time) time.Time {
 	var own time.Time
+	cfg := &c.l.cfg
 	switch {
-	case !c.g.gotByte && c.l.cfg.firstByte > 0:
-		own = c.g.accept.Add(c.l.cfg.firstByte)
-	case c.l.cfg.minReadRate > 0:
+	case !c.g.gotByte && cfg.firstByte > 0:
+		own = c.g.accept.Add(c.l.pressured(cfg.firstByte))
+	case cfg.minReadRate > 0 && c.readingRequest():
 		// A window that ended between two reads starts afresh: the time
 		// the application spent not reading is not the client's fault.
-		if c.g.winFrom.IsZero() || now.Sub(c.g.winFrom) >= c.l.cfg.minReadWindow {
+		if c.g.winFrom.IsZero() || now.Sub(c.g.winFrom) >= cfg.minReadWindow {
 			c.g.winFrom, c.g.winRead = now, 0
 		}
-		own = c.g.winFrom.Add(c.l.cfg.minReadWindow)
+		own = c.g.winFrom.Add(cfg.minReadWindow)
 	}
 	if own.IsZero() || (!c.g.user.IsZero() && c.g.user.Before(own)) {
 		return c.g.user
 	}
 	return own
+}
+
+// readingRequest reports whether the minimum read rate applies now. For a
+// connection http.Server reports through ConnState, only while a request
+// head is being read: a new connection, or an idle one whose next request
+// has begun. An idle keep-alive is IdleTimeout's business, and while a
+// handler runs net/http keeps a one-byte read pending that the client owes
+// nothing to (a request body is ReadTimeout's). Other protocols are judged
+// whenever a read is pending. Called with g.mu held.
+func (c *conn) readingRequest() bool {
+	if !c.http.Load() {
+		return true
+	}
+	switch connState(c.state.Load()) {
+	case stNew:
+		return true
+	case stIdle:
+		return c.g.reqByte
+	}
+	return false
 }
 
 func (c *conn) need() int {
@@ -165,7 +275,13 @@ func (c *conn) Read(b []byte) (int, error) {
 		n, err := c.Conn.Read(b)
 		c.g.mu.Lock()
 		if n > 0 {
+			if !c.g.gotByte && !c.http.Load() && c.l.lg != nil {
+				// A connection of another protocol that has spoken is
+				// in use: it leaves the ledger for good.
+				c.setState(stActive)
+			}
 			c.g.gotByte = true
+			c.g.reqByte = true
 			c.g.winRead += n
 		}
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -181,14 +297,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		slow := !c.g.gotByte || c.l.cfg.minReadRate == 0 || c.g.winRead < c.need()
 		c.g.mu.Unlock()
 		if slow {
-			c.l.rejected[SlowClient].Add(1)
-			if c.l.cfg.onReject != nil {
-				c.l.cfg.onReject(c.addr, SlowClient)
-			}
-			if tc, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = c.Close()
+			c.cut(SlowClient)
 			return n, errSlowClient
 		}
 		if n > 0 {

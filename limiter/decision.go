@@ -33,6 +33,18 @@ const (
 	SlowClient
 	// Concurrency: ConcurrencyMiddleware already serves maxInFlight requests.
 	Concurrency
+	// Preempted: a held connection that was not serving a request (none
+	// complete yet, or idle between keep-alive requests) was closed to give
+	// its slot to a new connection (policy Preempt).
+	Preempted
+	// StreamRate: the connection started requests (HTTP/2 streams) faster
+	// than WithStreamRate allows.
+	StreamRate
+	// StreamResets: the client cancelled requests (HTTP/2 RST_STREAM, as in
+	// the rapid-reset attack) faster than WithResetRate allows.
+	StreamResets
+	// SlowWrite: the peer took a response slower than WithMinWriteRate.
+	SlowWrite
 
 	numReasons
 )
@@ -47,6 +59,10 @@ var reasonNames = [numReasons]string{
 	TableFull:    "table-full",
 	SlowClient:   "slow-client",
 	Concurrency:  "concurrency",
+	Preempted:    "preempted",
+	StreamRate:   "stream-rate",
+	StreamResets: "stream-resets",
+	SlowWrite:    "slow-write",
 }
 
 // String returns a short, stable, lower-case name such as "ip-conns",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -36,8 +37,15 @@ type Listener struct {
 	cancel context.CancelFunc
 	once   sync.Once
 
+	mu      sync.Mutex // guards lg and the ledger fields of every conn
+	lg      *ledger    // nil unless the policy is Preempt
+	streams *gcra      // nil: no per-connection request rate
+	resets  *gcra      // nil: no per-connection reset rate
+
 	active   atomic.Int64
+	incoming atomic.Uint64
 	accepted atomic.Uint64
+	closed   atomic.Uint64
 	rejected [numReasons]atomic.Uint64
 }
 
@@ -51,7 +59,9 @@ func NewListener(inner net.Listener, opts ...ListenerOption) (*Listener, error) 
 	if inner == nil {
 		return nil, invalidf("NewListener: nil inner listener")
 	}
-	cfg := listenerConfig{maxConns: DefaultMaxConns, v6Bits: 64, firstByte: DefaultFirstByteTimeout}
+	cfg := listenerConfig{maxConns: DefaultMaxConns, v6Bits: 64, firstByte: DefaultFirstByteTimeout,
+		streamRate: DefaultStreamRate, streamBurst: DefaultStreamBurst,
+		resetRate: DefaultResetRate, resetBurst: DefaultResetBurst, pressureFloor: 1}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, invalidf("nil ListenerOption")
@@ -60,8 +70,15 @@ func NewListener(inner net.Listener, opts ...ListenerOption) (*Listener, error) 
 			return nil, err
 		}
 	}
+	if cfg.deferAccept > 0 {
+		if err := setDeferAccept(inner, cfg.deferAccept); err != nil {
+			return nil, err
+		}
+	}
 	l := &Listener{inner: inner, cfg: cfg, sem: make(chan struct{}, cfg.maxConns)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.streams = optionalGCRA(cfg.streamRate, cfg.streamBurst)
+	l.resets = optionalGCRA(cfg.resetRate, cfg.resetBurst)
 	if cfg.acceptRate != 0 {
 		l.rate = rate.NewLimiter(cfg.acceptRate, cfg.acceptBurst)
 	}
@@ -71,14 +88,26 @@ func NewListener(inner net.Listener, opts ...ListenerOption) (*Listener, error) 
 			l.ipRate = &g
 		}
 	}
-	if cfg.maxConnsPerIP > 0 || l.ipRate != nil {
+	if cfg.maxConnsPerIP > 0 || l.ipRate != nil || cfg.overflow == Preempt {
 		n := cfg.maxTrackedIPs
 		if n == 0 {
 			n = min(4*cfg.maxConns, maxCapacity)
 		}
 		l.ips = newIPTable(n, cfg.v6Bits)
 	}
+	if cfg.overflow == Preempt {
+		l.lg = newLedger(len(l.ips.slots), cfg.maxConns)
+	}
 	return l, nil
+}
+
+// optionalGCRA returns nil for rate.Inf (no limit).
+func optionalGCRA(r rate.Limit, burst int) *gcra {
+	g, err := newGCRA(r, burst)
+	if err != nil || g.interval == 0 {
+		return nil
+	}
+	return &g
 }
 
 // Accept waits for and returns the next connection within the limits. It
@@ -116,6 +145,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			return nil, err
 		}
+		l.incoming.Add(1)
+		if l.cfg.overflow == Preempt {
+			if w := l.admitPreempt(c); w != nil {
+				return w, nil
+			}
+			continue
+		}
 		if !backpressure {
 			select {
 			case l.sem <- struct{}{}:
@@ -145,6 +181,72 @@ func (l *Listener) Accept() (net.Conn, error) {
 		l.active.Add(1)
 		l.accepted.Add(1)
 		return l.wrap(c, a, slot), nil
+	}
+}
+
+// admitPreempt admits c under policy Preempt, or rejects it and returns
+// nil. The per-source limits come first, so a source over its own cap or
+// rate never costs another source a connection; then a global slot, taken
+// from a preemptable connection when none is free.
+func (l *Listener) admitPreempt(c net.Conn) *conn {
+	a := remoteAddr(c)
+	if l.rate != nil && !l.rate.Allow() {
+		l.reject(c, a, AcceptRate)
+		return nil
+	}
+	slot, why := l.ips.admit(a, monotonicNow(), l.cfg.maxConnsPerIP, l.ipRate)
+	if why != NoReason {
+		l.reject(c, a, why)
+		return nil
+	}
+	if !l.takeSlot(slot) {
+		l.ips.release(slot)
+		l.reject(c, a, GlobalConns)
+		return nil
+	}
+	w := l.wrap(c, a, slot)
+	l.active.Add(1)
+	l.accepted.Add(1)
+	l.mu.Lock()
+	l.lg.add(w)
+	l.mu.Unlock()
+	return w
+}
+
+// takeSlot takes a global slot for a newcomer from slot, preempting a held
+// connection if none is free. It reports false when every held connection
+// is serving.
+func (l *Listener) takeSlot(slot int) bool {
+	for range 2 {
+		select {
+		case l.sem <- struct{}{}:
+			return true
+		default:
+		}
+		l.mu.Lock()
+		v := l.lg.victim(slot)
+		if v != nil {
+			// Chosen and marked under mu: a ConnState change to active
+			// that comes later finds it gone and cannot revive it, and
+			// one that came earlier took it out of the ledger, so it was
+			// not chosen. That is why a connection serving a request is
+			// never preempted.
+			l.lg.remove(v)
+			v.state.Store(uint32(stGone))
+		}
+		l.mu.Unlock()
+		if v == nil {
+			return false
+		}
+		// Its slot comes back through release; another Accept running
+		// concurrently may take it first, hence the second round.
+		v.cut(Preempted)
+	}
+	select {
+	case l.sem <- struct{}{}:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -194,28 +296,84 @@ func (l *Listener) Close() error {
 // Addr returns the inner listener's address.
 func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
 
-// ListenerStats is a snapshot of a Listener's counters. Every connection the
-// inner listener returned is either Accepted or in exactly one Rejected
-// bucket; Active is Accepted minus those closed since.
+// ListenerStats is a snapshot of a Listener's counters. Every connection
+// the inner listener returned (Incoming) ends in exactly one place:
+//
+//	Incoming = Active + Closed + Rejected.Total()
+//
+// Rejected counts, by Reason, the connections the Listener closed: at
+// Accept (GlobalConns, IPConns, AcceptRate, IPAcceptRate, TableFull) or
+// later (SlowClient, SlowWrite, Preempted, StreamRate, StreamResets).
+// Accepted counts those handed to the caller: Accepted = Active + Closed +
+// the later rejections.
 type ListenerStats struct {
+	Incoming uint64 // connections the inner listener returned
 	Active   int64  // connections accepted and not yet closed
 	Accepted uint64 // connections handed to the caller
-	// Rejected counts connections closed by the Listener, indexed by Reason:
-	// st.Rejected[limiter.IPConns]. SlowClient counts accepted connections
-	// closed later for reading too slowly.
-	Rejected       [numReasons]uint64
+	Closed   uint64 // accepted connections closed by the application
+	// Rejected counts connections closed by the Listener, by Reason:
+	// st.Rejected[limiter.IPConns], or st.Rejected.Map() for labels.
+	Rejected       ReasonCounts
+	Idle           int    // Preempt: held connections that may be preempted (no request in progress)
 	TrackedIPs     int    // source prefixes in the per-IP table
 	LossyEvictions uint64 // prefixes forgotten while their accept rate was not yet refilled
 }
 
+// ReasonCounts counts events by Reason; index it with a Reason. Map and
+// MarshalJSON label each count with its Reason's String.
+type ReasonCounts [numReasons]uint64
+
+// Total returns the sum of all counts.
+func (rc ReasonCounts) Total() uint64 {
+	var n uint64
+	for _, v := range rc {
+		n += v
+	}
+	return n
+}
+
+// Map returns the non-zero counts keyed by Reason.String(), for metrics.
+func (rc ReasonCounts) Map() map[string]uint64 {
+	m := make(map[string]uint64)
+	for r, v := range rc {
+		if v != 0 {
+			m[Reason(r).String()] = v
+		}
+	}
+	return m
+}
+
+// MarshalJSON encodes the counts as an object keyed by Reason.String(),
+// every reason included.
+func (rc ReasonCounts) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for r, v := range rc {
+		if r > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, Reason(r).String())
+		b = append(b, ':')
+		b = strconv.AppendUint(b, v, 10)
+	}
+	return append(b, '}'), nil
+}
+
 // Stats returns the Listener's counters.
 func (l *Listener) Stats() ListenerStats {
-	st := ListenerStats{Active: l.active.Load(), Accepted: l.accepted.Load()}
+	st := ListenerStats{Active: l.active.Load(), Accepted: l.accepted.Load(), Closed: l.closed.Load()}
 	for i := range l.rejected {
 		st.Rejected[i] = l.rejected[i].Load()
 	}
+	// Incoming is counted before a connection reaches its bucket, so the
+	// identity holds exactly once no Accept is in flight.
+	st.Incoming = l.incoming.Load()
 	if l.ips != nil {
 		st.TrackedIPs, st.LossyEvictions = l.ips.stats()
+	}
+	if l.lg != nil {
+		l.mu.Lock()
+		st.Idle = l.lg.n
+		l.mu.Unlock()
 	}
 	return st
 }

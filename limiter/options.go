@@ -34,6 +34,14 @@ const (
 	// with a reset (linger 0), counted in Stats. Clients see an immediate
 	// error instead of a queue.
 	Shed
+	// Preempt keeps accepting and, at the global cap, closes a held
+	// connection that is not serving a request (counted as Preempted) to
+	// make room, chosen from the source holding the most such connections;
+	// only when every held connection is serving does it shed the newcomer
+	// (GlobalConns). See the package documentation for why this wins a
+	// flood that Shed and Backpressure lose. At the global accept rate it
+	// sheds, as Shed does.
+	Preempt
 )
 
 // ListenerOption configures NewListener.
@@ -53,6 +61,16 @@ type listenerConfig struct {
 	minReadWindow time.Duration
 	maxTrackedIPs int
 	onReject      func(remote netip.Addr, reason Reason)
+
+	// See options_flood.go.
+	minWriteRate   int
+	minWriteWindow time.Duration
+	streamRate     rate.Limit
+	streamBurst    int
+	resetRate      rate.Limit
+	resetBurst     int
+	deferAccept    time.Duration
+	pressureFloor  float64
 }
 
 // WithMaxConns caps the connections open at once (default DefaultMaxConns,
@@ -124,7 +142,7 @@ func WithAcceptRatePerIP(r rate.Limit, burst int) ListenerOption {
 // accept rate (default Backpressure).
 func WithOverflow(p OverflowPolicy) ListenerOption {
 	return func(c *listenerConfig) error {
-		if p != Backpressure && p != Shed {
+		if p != Backpressure && p != Shed && p != Preempt {
 			return invalidf("WithOverflow(%d): unknown policy", p)
 		}
 		c.overflow = p

@@ -3,4 +3,4 @@
 package limiter
 
 // preflight has no /proc to read outside Linux.
-func preflight() []Finding { return noFileFinding() }
+func preflight(maxConns int) []Finding { return noFileFinding(maxConns) }

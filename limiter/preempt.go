@@ -1,0 +1,157 @@
+package limiter
+
+// Preemption: which held connection gives its slot to a newcomer.
+//
+// At the global cap a Listener with policy Preempt does not shed the new
+// connection (Shed hands every freed slot to whoever is next in the kernel
+// backlog, which during a flood is the attacker) and does not make it wait
+// (Backpressure lets held connections starve it). It closes one held
+// connection that is not serving a request, chosen so that the sources
+// holding the most idle slots pay first:
+//
+//  1. Only a preemptable connection is ever chosen: one that has not yet
+//     delivered a complete request (HTTP, wired with Listener.Harden) or
+//     has not sent a byte (any other protocol), or an HTTP keep-alive
+//     connection idle between requests. A connection serving a request is
+//     never in the ledger, so it cannot be chosen.
+//  2. The victim's source is the one holding the most preemptable
+//     connections; the newcomer's own source when it holds as many (a
+//     source at the top churns its own connections, never another's). A
+//     legitimate client holding one or two slots is therefore only touched
+//     once every source holds as few, which takes more addresses than
+//     slots.
+//  3. Within that source, the connection preemptable the longest: the one
+//     that has waited longest for its request, or idled longest.
+//
+// The ledger keeps, per source, an intrusive list of its preemptable
+// connections in the order they became preemptable, and a list of sources
+// per count ("bucket k holds the sources with exactly k preemptable
+// connections", as in an O(1) LFU cache). A connection entering or leaving
+// the ledger moves its source by one bucket, and the top bucket is found by
+// stepping down at most one when it empties, so every operation, the
+// choice of a victim included, is O(1) in the number of connections.
+type ledger struct {
+	src    []srcEntry // by ipTable slot; the last entry is for unknown sources
+	bucket []bucketList
+	top    int // highest non-empty bucket; 0 when the ledger is empty
+	n      int // preemptable connections
+}
+
+// srcEntry is one source's preemptable connections.
+type srcEntry struct {
+	n          int32
+	prev, next int32 // neighbours in bucket[n], -1 at the ends
+	head, tail *conn
+}
+
+type bucketList struct{ head, tail int32 }
+
+func newLedger(sources, maxConns int) *ledger {
+	lg := &ledger{src: make([]srcEntry, sources+1), bucket: make([]bucketList, maxConns+1)}
+	for i := range lg.bucket {
+		lg.bucket[i] = bucketList{-1, -1}
+	}
+	return lg
+}
+
+// source maps an ipTable slot (-1: untracked) to a ledger index.
+func (lg *ledger) source(slot int) int32 {
+	if slot < 0 {
+		return int32(len(lg.src) - 1)
+	}
+	return int32(slot)
+}
+
+func (lg *ledger) unbucket(s int32) {
+	e := &lg.src[s]
+	b := &lg.bucket[e.n]
+	if e.prev >= 0 {
+		lg.src[e.prev].next = e.next
+	} else {
+		b.head = e.next
+	}
+	if e.next >= 0 {
+		lg.src[e.next].prev = e.prev
+	} else {
+		b.tail = e.prev
+	}
+}
+
+func (lg *ledger) rebucket(s int32) {
+	e := &lg.src[s]
+	if e.n == 0 {
+		return
+	}
+	b := &lg.bucket[e.n]
+	e.prev, e.next = b.tail, -1
+	if b.tail >= 0 {
+		lg.src[b.tail].next = s
+	} else {
+		b.head = s
+	}
+	b.tail = s
+}
+
+// add appends c to its source's list. c must not be in the ledger.
+func (lg *ledger) add(c *conn) {
+	s := lg.source(c.slot)
+	e := &lg.src[s]
+	if e.n > 0 {
+		lg.unbucket(s)
+	}
+	c.lprev, c.lnext = e.tail, nil
+	if e.tail != nil {
+		e.tail.lnext = c
+	} else {
+		e.head = c
+	}
+	e.tail = c
+	e.n++
+	lg.rebucket(s)
+	lg.top = max(lg.top, int(e.n))
+	lg.n++
+	c.inLedger = true
+}
+
+// remove takes c out of the ledger; a no-op when c is not in it.
+func (lg *ledger) remove(c *conn) {
+	if !c.inLedger {
+		return
+	}
+	c.inLedger = false
+	s := lg.source(c.slot)
+	e := &lg.src[s]
+	if c.lprev != nil {
+		c.lprev.lnext = c.lnext
+	} else {
+		e.head = c.lnext
+	}
+	if c.lnext != nil {
+		c.lnext.lprev = c.lprev
+	} else {
+		e.tail = c.lprev
+	}
+	c.lprev, c.lnext = nil, nil
+	lg.unbucket(s)
+	e.n--
+	lg.rebucket(s)
+	// Counts move by one, so when the top bucket empties the next one down
+	// holds the source that just left it.
+	if lg.bucket[lg.top].head < 0 {
+		lg.top--
+	}
+	lg.n--
+}
+
+// victim returns the connection to preempt for a newcomer from slot, or
+// nil when no held connection is preemptable.
+func (lg *ledger) victim(slot int) *conn {
+	if lg.top == 0 {
+		return nil
+	}
+	s := lg.bucket[lg.top].head
+	if own := lg.source(slot); int(lg.src[own].n) == lg.top {
+		s = own
+	}
+	return lg.src[s].head
+}

@@ -1,0 +1,163 @@
+package limiter
+
+import (
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLedgerAgainstModel drives the ledger with random adds and removes and
+// checks every victim against a brute-force model: from a source holding
+// the most preemptable connections (the newcomer's own on a tie), and the
+// oldest of that source.
+func TestLedgerAgainstModel(t *testing.T) {
+	const sources, maxConns = 12, 64
+	rng := rand.New(rand.NewPCG(1, 2))
+	lg := newLedger(sources, maxConns)
+	var held []*conn // in the order they entered the ledger
+	seq := map[*conn]int{}
+	for step := range 20_000 {
+		if len(held) < maxConns && (len(held) == 0 || rng.IntN(2) == 0) {
+			c := &conn{slot: rng.IntN(sources+1) - 1} // -1: an untracked source
+			lg.add(c)
+			held = append(held, c)
+			seq[c] = step
+		} else {
+			i := rng.IntN(len(held))
+			lg.remove(held[i])
+			lg.remove(held[i]) // a second remove is a no-op
+			held = append(held[:i], held[i+1:]...)
+		}
+		count := map[int]int{}
+		top := 0
+		for _, c := range held {
+			count[c.slot]++
+			top = max(top, count[c.slot])
+		}
+		require.Equal(t, len(held), lg.n)
+		require.Equal(t, top, lg.top)
+		self := rng.IntN(sources+1) - 1
+		v := lg.victim(self)
+		if len(held) == 0 {
+			require.Nil(t, v)
+			continue
+		}
+		require.NotNil(t, v)
+		require.Equal(t, top, count[v.slot], "victim's source holds the most")
+		if count[self] == top {
+			require.Equal(t, self, v.slot, "a newcomer whose source is at the top churns its own")
+		}
+		for _, c := range held {
+			if c.slot == v.slot {
+				require.LessOrEqual(t, seq[v], seq[c], "victim is its source's oldest")
+			}
+		}
+	}
+}
+
+// srcConn is one end of a net.Pipe that claims a TCP remote address, so
+// in-memory connections have distinct sources.
+type srcConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c *srcConn) RemoteAddr() net.Addr { return c.remote }
+
+// pipeFrom hands l (through inner) a connection from src and returns the
+// client end.
+func pipeFrom(inner *chanListener, src string) net.Conn {
+	server, client := net.Pipe()
+	inner.ch <- &srcConn{Conn: server, remote: net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 1234))}
+	return client
+}
+
+// TestPreemptPicksTheBiggestHolder: at the cap, a newcomer from a fresh
+// source preempts the oldest silent connection of the source holding the
+// most; a connection that has spoken (serving) is never chosen; when every
+// held connection is serving the newcomer is shed.
+func TestPreemptPicksTheBiggestHolder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := newChanListener()
+		var mu sync.Mutex
+		var hooked []Reason
+		l, err := NewListener(inner, WithMaxConns(4), WithOverflow(Preempt),
+			WithOnRejectConn(func(_ netip.Addr, r Reason) { mu.Lock(); hooked = append(hooked, r); mu.Unlock() }))
+		require.NoError(t, err)
+		defer l.Close()
+		accept := func(src string) (net.Conn, net.Conn) {
+			client := pipeFrom(inner, src)
+			c, err := l.Accept()
+			require.NoError(t, err)
+			return client, c
+		}
+		// 10.0.0.1 holds three silent connections, 10.0.0.2 one that has
+		// spoken: it is serving.
+		var a [3]net.Conn
+		var aClient [3]net.Conn
+		for i := range a {
+			aClient[i], a[i] = accept("10.0.0.1")
+		}
+		bClient, b := accept("10.0.0.2")
+		go func() { _, _ = bClient.Write([]byte("GET")) }()
+		_, err = b.Read(make([]byte, 3))
+		require.NoError(t, err)
+		require.Equal(t, 3, l.Stats().Idle)
+
+		// A newcomer: 10.0.0.1's oldest goes.
+		cClient, c := accept("10.0.0.3")
+		errc := make(chan error, 1)
+		go func() { _, err := a[0].Read(make([]byte, 1)); errc <- err }()
+		require.Error(t, <-errc)
+		st := l.Stats()
+		require.Equal(t, uint64(1), st.Rejected[Preempted])
+		require.Equal(t, int64(4), st.Active)
+
+		// 10.0.0.1 (two) is still the biggest holder; 10.0.0.3's newcomer
+		// holds one. Make everyone but 10.0.0.1 serve, then preempt the
+		// rest of 10.0.0.1 and require serving connections to survive.
+		go func() { _, _ = cClient.Write([]byte("x")) }()
+		_, err = c.Read(make([]byte, 1))
+		require.NoError(t, err)
+		d1Client, d1 := accept("10.0.0.4")
+		d2Client, d2 := accept("10.0.0.5")
+		require.Equal(t, uint64(3), l.Stats().Rejected[Preempted], "a[1] and a[2] preempted")
+		go func() { _, _ = d1Client.Write([]byte("x")); _, _ = d2Client.Write([]byte("x")) }()
+		_, err = d1.Read(make([]byte, 1))
+		require.NoError(t, err)
+		_, err = d2.Read(make([]byte, 1))
+		require.NoError(t, err)
+
+		// Everyone serves: the next newcomer is shed.
+		e := pipeFrom(inner, "10.0.0.6")
+		go func() { _, err := e.Read(make([]byte, 1)); errc <- err }()
+		go func() { _, err := l.Accept(); errc <- err }()
+		require.Error(t, <-errc, "the newcomer was closed")
+		synctest.Wait()
+		st = l.Stats()
+		require.Equal(t, uint64(1), st.Rejected[GlobalConns])
+		require.Equal(t, int64(4), st.Active)
+		for _, s := range []net.Conn{b, c, d1, d2} {
+			require.NoError(t, s.SetReadDeadline(time.Now()))
+			_, err := s.Read(make([]byte, 1))
+			require.ErrorIs(t, err, errDeadline, "a serving connection is still open")
+		}
+		mu.Lock()
+		require.Equal(t, []Reason{Preempted, Preempted, Preempted, GlobalConns}, hooked)
+		mu.Unlock()
+		require.NoError(t, l.Close())
+		require.ErrorIs(t, <-errc, ErrClosed)
+		for _, s := range []net.Conn{b, c, d1, d2, aClient[0], aClient[1], aClient[2], bClient, cClient, d1Client, d2Client, e} {
+			_ = s.Close()
+		}
+		st = l.Stats()
+		require.Equal(t, st.Incoming, uint64(st.Active)+st.Closed+st.Rejected.Total())
+		require.Equal(t, int64(0), st.Active)
+	})
+}
