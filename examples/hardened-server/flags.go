@@ -39,17 +39,26 @@ func (o *options) bind(fs *flag.FlagSet) {
 	d := app.Defaults()
 	// Connections (limiter.Listener).
 	fs.IntVar(&c.MaxConns, "max-conns", d.MaxConns, "open connections at most")
+	fs.StringVar(&c.Overflow, "overflow", d.Overflow, "at -max-conns: preempt (close a held conn not serving a request), shed (refuse the newcomer) or backpressure")
 	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", d.MaxConnsPerIP, "open connections per source address at most")
 	fs.DurationVar(&c.FirstByteTimeout, "first-byte-timeout", d.FirstByteTimeout, "close a connection that sends nothing for this long (negative: never)")
-	fs.IntVar(&c.MinReadRate, "min-read-rate", d.MinReadRate, "close a connection that sends a request slower than this many bytes/s (negative: off)")
-	// The http.Server (limiter.HardenServer fills what is left at zero).
+	fs.Float64Var(&c.AdaptiveFloor, "adaptive-floor", d.AdaptiveFloor, "the first-byte timeout shrinks to this fraction of itself as the listener fills (1: fixed)")
+	fs.DurationVar(&c.DeferAccept, "defer-accept", d.DeferAccept, "Linux TCP_DEFER_ACCEPT: keep a connection in the kernel until its first byte, this long at most (negative: off)")
+	fs.IntVar(&c.MinReadRate, "min-read-rate", d.MinReadRate, "close a connection that sends a request head slower than this many bytes/s (negative: off)")
+	fs.IntVar(&c.MinWriteRate, "min-write-rate", d.MinWriteRate, "close a connection that takes a response slower than this many bytes/s (negative: off)")
+	fs.DurationVar(&c.MinWriteWindow, "min-write-window", d.MinWriteWindow, "window over which -min-write-rate is judged")
+	fs.Float64Var(&c.StreamRate, "stream-rate", 0, "requests (HTTP/2 streams) per second per connection (0: limiter default, negative: off)")
+	fs.IntVar(&c.StreamBurst, "stream-burst", 0, "burst of -stream-rate")
+	fs.Float64Var(&c.ResetRate, "reset-rate", 0, "client-cancelled requests (HTTP/2 resets) per second per connection (0: limiter default, negative: off)")
+	fs.IntVar(&c.ResetBurst, "reset-burst", 0, "burst of -reset-rate")
+	// The http.Server (Listener.Harden fills what is left at zero).
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", limiter.HardenReadHeaderTimeout, "time to read a request's header")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limiter.HardenReadTimeout, "time to read a whole request, body included")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", limiter.HardenWriteTimeout, "time to write a whole response")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 0, "time to write a whole response (0: none while -min-write-rate is on, else "+limiter.HardenWriteTimeout.String()+")")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", limiter.HardenIdleTimeout, "how long an idle keep-alive connection stays open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", limiter.HardenMaxHeaderBytes, "request header size limit")
 	fs.BoolVar(&c.DisableHTTP2, "no-http2", false, "serve HTTP/1.1 only (default: HTTP/1.1 and cleartext HTTP/2)")
-	fs.IntVar(&c.H2MaxStreams, "h2-max-streams", d.H2MaxStreams, "concurrent streams per HTTP/2 connection (0: HardenServer's)")
+	fs.IntVar(&c.H2MaxStreams, "h2-max-streams", limiter.HardenHTTP2MaxConcurrentStreams, "concurrent streams per HTTP/2 connection")
 	// Requests (limiter middleware).
 	// rate.Limit is a float64 of requests per second.
 	fs.Float64Var((*float64)(&c.RatePerIP), "rate-per-ip", float64(d.RatePerIP), "requests per second per source address")

@@ -85,17 +85,12 @@ func run(ctx context.Context, o options, ready func(public, admin net.Addr)) err
 	// service would rather log it and keep serving.
 	defer lockorder.SetHandler(a.RecordLockOrder)()
 
-	// The listener can only shed what the kernel lets through: say so
-	// at start-up if SYN cookies are off, the backlog is short or the
-	// file-descriptor limit is low.
-	for _, f := range limiter.Preflight() {
-		log.Printf("hardened-server: preflight: %v", f)
-	}
-
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return errors.Join(err, a.Shutdown(ctx))
 	}
+	// a.Serve logs the limiter's preflight findings: what the kernel
+	// settings (SYN cookies, backlogs, file descriptors) leave open.
 	admin, err := startAdmin(o.adminAddr, a.AdminMux())
 	if err != nil {
 		_ = ln.Close()

@@ -36,19 +36,44 @@ type Config struct {
 
 	// The front door (frontdoor.go): the listener's limits and the
 	// http.Server's. A negative duration or rate turns that limit off.
+	// The defaults are the ones the siege's botnet, keep-alive and HTTP/2
+	// scenarios and the slowhttptest CI check measure.
 	//
 	// MaxConns caps open connections (default 512).
 	MaxConns int
-	// MaxConnsPerIP caps open connections per source address (default 32).
+	// Overflow is what happens at MaxConns: "preempt" (default: close a
+	// held connection that is not serving a request, from the source
+	// holding the most), "shed" (refuse the newcomer) or "backpressure"
+	// (leave it in the kernel's backlog).
+	Overflow string
+	// MaxConnsPerIP caps open connections per source address (default 64).
 	MaxConnsPerIP int
-	// FirstByteTimeout closes a connection that sends nothing (default 1 s).
+	// FirstByteTimeout closes a connection that sends nothing (default
+	// 5 s), shrinking to AdaptiveFloor of it as the listener fills
+	// (default 0.2; 1 or negative: fixed).
 	FirstByteTimeout time.Duration
-	// MinReadRate closes a connection that, while a request is being
+	AdaptiveFloor    float64
+	// DeferAccept leaves a connection in the kernel until its first byte
+	// arrives, for up to this long (Linux TCP_DEFER_ACCEPT; default 2 s).
+	DeferAccept time.Duration
+	// MinReadRate closes a connection that, while a request head is being
 	// read, sends fewer bytes per second than this, measured over one
-	// second (default 256).
+	// second (default 256). Idle keep-alive connections are not judged:
+	// IdleTimeout governs them.
 	MinReadRate int
+	// MinWriteRate closes a connection that takes a response slower than
+	// this many bytes per second over MinWriteWindow (defaults 1024 and
+	// 10 s): a slow read. It replaces WriteTimeout for downloads.
+	MinWriteRate   int
+	MinWriteWindow time.Duration
+	// StreamRate and ResetRate bound, per connection, how fast requests
+	// (HTTP/2 streams) start and how fast they end cancelled by the
+	// client (HTTP/2 rapid reset); 0: the limiter's defaults.
+	StreamRate, ResetRate   float64
+	StreamBurst, ResetBurst int
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
-	// http.Server's (defaults: limiter.HardenServer's).
+	// http.Server's (defaults: limiter.HardenServer's; WriteTimeout none
+	// while MinWriteRate is on).
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -115,9 +140,18 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.MaxConns, 512)
-	def(&c.MaxConnsPerIP, 32)
-	defDur(&c.FirstByteTimeout, time.Second)
+	if c.Overflow == "" {
+		c.Overflow = "preempt"
+	}
+	def(&c.MaxConnsPerIP, 64)
+	defDur(&c.FirstByteTimeout, 5*time.Second)
+	if c.AdaptiveFloor == 0 {
+		c.AdaptiveFloor = 0.2
+	}
+	defDur(&c.DeferAccept, 2*time.Second)
 	def(&c.MinReadRate, 256)
+	def(&c.MinWriteRate, 1024)
+	defDur(&c.MinWriteWindow, 10*time.Second)
 	// The http.Server's own limits stay zero here: HardenServer fills
 	// them, so the tutorial's values and the library's cannot drift.
 	if c.RatePerIP == 0 {

@@ -36,7 +36,8 @@ func (a *App) AdminMux() *http.ServeMux {
 // Stats is what GET /debug/garrison serves: the Stats of every garrison
 // primitive in the service, as plain values, ready for any metrics system.
 // It marshals to JSON with snake_case keys throughout, and the listener's
-// rejections by reason name ("ip-conns": 12), never as a bare array.
+// rejections by reason label ("ip-conns": 12, "preempted": 3), never as a
+// bare array.
 type Stats struct {
 	Listener  *limiter.ListenerStats `json:"listener,omitempty"` // nil until Serve
 	RateLimit RateLimitStats         `json:"rate_limit"`
@@ -144,16 +145,6 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
-	}
-	if s.Listener != nil {
-		// Rejected is indexed by limiter.Reason: name each count.
-		byName := map[string]uint64{}
-		for i, n := range s.Listener.Rejected {
-			if r := limiter.Reason(i); r != limiter.NoReason {
-				byName[r.String()] = n
-			}
-		}
-		v.(map[string]any)["listener"].(map[string]any)["Rejected"] = byName
 	}
 	return json.Marshal(snakeKeys(v))
 }

@@ -39,8 +39,10 @@ const (
 	botChurn                  // sends half a request line, waits a little, closes and reconnects
 )
 
-// botnetMix is the botnet scenario's mix of connections.
-var botnetMix = []botKind{botIdle, botPartial, botIdle, botChurn}
+// botnetMix is the botnet scenario's mix of connections: 7 in 16 idle,
+// 7 in 16 partial, 1 in 8 churning.
+var botnetMix = []botKind{botIdle, botPartial, botIdle, botPartial, botIdle, botPartial, botIdle, botChurn,
+	botPartial, botIdle, botPartial, botIdle, botPartial, botIdle, botPartial, botChurn}
 
 func (k botKind) String() string {
 	return [...]string{"idle", "partial", "churn"}[k]
@@ -71,8 +73,7 @@ func botnetAddrs(n int) []netip.Addr {
 }
 
 // botnet keeps conns connections open against addr from srcs until ctx
-// ends, cycling through kinds (botnetMix: half idle, a quarter partial, a
-// quarter churning). Each redials
+// ends, cycling through kinds. Each redials
 // after redial when it is closed (by the server, or by itself for
 // botChurn), at most limit dials in all. The first dials are spread over
 // ramp: a burst of thousands of SYNs at once overflows any accept backlog
@@ -144,6 +145,9 @@ func holdBot(ctx context.Context, c net.Conn, kind botKind) (closedByServer bool
 	}
 	buf := make([]byte, 256)
 	tick := 500 * time.Millisecond
+	if kind == botChurn {
+		tick = 2 * time.Second
+	}
 	for ctx.Err() == nil {
 		// The read deadline doubles as the bot's clock: a timeout means
 		// the server still holds the connection.
@@ -239,7 +243,7 @@ func botnetFigures(e *env, n, h *SideResult) []Figure {
 
 func botnetNotes(e *env, n, h *SideResult) []string {
 	notes := []string{
-		fmt.Sprintf("attack: %d addresses from 127.0.1.1, half of the connections idle, a quarter sending a partial request and a header line every 0.5 s, a quarter churning (half a request line, close after 0.5 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
+		fmt.Sprintf("attack: %d addresses from 127.0.1.1, 7 in 16 connections idle, 7 in 16 sending a partial request and a header line every 0.5 s, 1 in 8 churning (half a request line, close after 2 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
 		fmt.Sprintf("phase 1 (fds ample): %d attacker connections = 64 × the hardened twin's cap of %d (the scenario's MaxConns; the tutorial's default is 512, see botnetCap)", 64*e.p.botnetCap, e.p.botnetCap),
 		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the process has %d descriptors to spare, as a server near its limit has: the naive twin keeps every connection and runs out", e.p.fdBudget*2/3, e.p.fdBudget),
 	}
