@@ -35,6 +35,11 @@ type Options struct {
 	Scenario string
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
+
+	// only, if not nil, selects scenarios by name (tests).
+	only func(name string) bool
+	// tweak, if not nil, adjusts the plan (tests shorten attacks).
+	tweak func(*plan)
 }
 
 // Result is everything one run measured.
@@ -165,7 +170,7 @@ type plan struct {
 	h2Phase      time.Duration // the rapid-reset attack, per twin
 }
 
-func newPlan(quick bool) plan {
+func newPlan(quick bool, tweak func(*plan)) plan {
 	p := plan{
 		attack:       2500 * time.Millisecond,
 		legitEvery:   20 * time.Millisecond,
@@ -196,6 +201,9 @@ func newPlan(quick bool) plan {
 		p.spawnRate = 600
 		p.deposits = 400
 	}
+	if tweak != nil {
+		tweak(&p)
+	}
 	return p
 }
 
@@ -224,7 +232,7 @@ type env struct {
 func newEnv(opts Options) *env {
 	e := &env{
 		opts: opts,
-		p:    newPlan(opts.Quick),
+		p:    newPlan(opts.Quick, opts.tweak),
 		// A job holds 64 KiB, hashes it 40 times (about 2 ms of CPU on a
 		// 2-core Xeon) and waits a second for a downstream system.
 		job:        work.Job{Size: 64 << 10, Rounds: 40, Wait: time.Second},
@@ -285,7 +293,7 @@ func closeAll(cs []*client) {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	var selected []scenario
 	for _, s := range scenarios() {
-		if opts.Scenario == "" || opts.Scenario == s.Name {
+		if (opts.Scenario == "" || opts.Scenario == s.Name) && (opts.only == nil || opts.only(s.Name)) {
 			selected = append(selected, s)
 		}
 	}
