@@ -217,7 +217,7 @@ func (l *Listener) admitPreempt(c net.Conn) *conn {
 // connection if none is free. It reports false when every held connection
 // is serving.
 func (l *Listener) takeSlot(slot int) bool {
-	for range 2 {
+	for range 4 {
 		select {
 		case l.sem <- struct{}{}:
 			return true
@@ -239,7 +239,9 @@ func (l *Listener) takeSlot(slot int) bool {
 			return false
 		}
 		// Its slot comes back through release; another Accept running
-		// concurrently may take it first, hence the second round.
+		// concurrently may take it first, or the victim may have been
+		// closed by its owner a moment before and its release not yet
+		// have returned the slot: hence a few rounds.
 		v.cut(Preempted)
 	}
 	select {

@@ -31,8 +31,10 @@ const (
 // (when zero) so that the rate alone governs downloads.
 func WithMinWriteRate(bytesPerSec int, window time.Duration) ListenerOption {
 	return func(c *listenerConfig) error {
-		if bytesPerSec < 1 || window <= 0 {
-			return invalidf("WithMinWriteRate(%d, %v): both must be positive", bytesPerSec, window)
+		// The upper bound keeps a window's worth of bytes (the chunk of a
+		// guarded ReadFrom) well inside int64.
+		if bytesPerSec < 1 || window <= 0 || float64(bytesPerSec)*window.Seconds() > 1<<40 {
+			return invalidf("WithMinWriteRate(%d, %v): both must be positive, and a window's worth at most 1 TiB", bytesPerSec, window)
 		}
 		c.minWriteRate, c.minWriteWindow = bytesPerSec, window
 		return nil
