@@ -4,7 +4,7 @@
 # legitimate user is measured. Three attacks, one after the other:
 #   slowloris  (-H) headers that never end, from one address
 #   slow body  (-B) a POST /upload whose body trickles in
-#   slow read  (-X) a GET /download read through a tiny TCP window
+#   slow read  (-X) a GET /download of 32 MiB (more than the kernel buffers) read through a tiny TCP window
 # Each must leave the legitimate user (a new connection every 50 ms from
 # 127.0.0.2, 1 s patience) at least 99 % served. About 2.5 minutes.
 set -euo pipefail
@@ -83,7 +83,7 @@ echo " which the server holds at its per-address cap on purpose: the verdict is 
 # Bounded connection counts: 1,000 from one address, 200 new per second.
 attack slowloris "http://$addr/healthz" -H -c 1000 -r 200 -i 5 -x 24
 attack slowbody "http://$addr/upload" -B -c 1000 -r 200 -i 5 -x 24 -s 65536
-attack slowread "http://$addr/download?size=4194304" -X -c 500 -r 100 -w 1 -y 64 -n 2 -z 32 -k 1
+attack slowread "http://$addr/download?size=33554432" -X -c 500 -r 100 -w 1 -y 64 -n 2 -z 32 -k 1
 
 echo
 echo "== listener counters after the attacks (admin endpoint)"

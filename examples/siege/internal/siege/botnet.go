@@ -81,6 +81,10 @@ func botnetAddrs(n int) []netip.Addr {
 func botnet(ctx context.Context, addr string, srcs []netip.Addr, kinds []botKind, conns, limit int, ramp, redial time.Duration) *BotnetStats {
 	st := &BotnetStats{Sources: len(srcs), Conns: conns}
 	var held, dials atomic.Int64
+	// hold outlives ctx by the instant it takes to count the connections
+	// still held when the attack ends.
+	hold, release := context.WithCancel(context.Background())
+	defer release()
 	var wg sync.WaitGroup
 	for k := range conns {
 		wg.Go(func() {
@@ -109,7 +113,7 @@ func botnet(ctx context.Context, addr string, srcs []netip.Addr, kinds []botKind
 				h := held.Add(1)
 				for p := atomic.LoadInt64(&st.PeakHeld); h > p && !atomic.CompareAndSwapInt64(&st.PeakHeld, p, h); p = atomic.LoadInt64(&st.PeakHeld) {
 				}
-				byServer := holdBot(ctx, c, kind)
+				byServer := holdBot(hold, c, kind)
 				_ = c.Close()
 				held.Add(-1)
 				if ctx.Err() != nil {
@@ -125,14 +129,18 @@ func botnet(ctx context.Context, addr string, srcs []netip.Addr, kinds []botKind
 		})
 	}
 	<-ctx.Done()
+	// Counted before the bots let go: hold ends only after this.
 	st.HeldAtEnd = held.Load()
+	release()
 	wg.Wait()
 	return st
 }
 
-// holdBot plays kind on c until ctx ends (false), the server closes c
-// (true), or a churning bot is done with it (false).
-func holdBot(ctx context.Context, c net.Conn, kind botKind) (closedByServer bool) {
+// holdBot plays kind on c until hold ends (false), the server closes c
+// (true), or a churning bot is done with it (false). A bot sleeps in Read
+// between its moves, and an idle bot never wakes: the attacker's own CPU
+// is the victim's too in this one process.
+func holdBot(hold context.Context, c net.Conn, kind botKind) (closedByServer bool) {
 	switch kind {
 	case botPartial:
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: siege\r\n"); err != nil {
@@ -143,17 +151,28 @@ func holdBot(ctx context.Context, c net.Conn, kind botKind) (closedByServer bool
 			return true
 		}
 	}
+	// The end of hold interrupts the Read at once.
+	stop := context.AfterFunc(hold, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
 	buf := make([]byte, 256)
-	tick := 500 * time.Millisecond
-	if kind == botChurn {
-		tick = 2 * time.Second
-	}
-	for ctx.Err() == nil {
-		// The read deadline doubles as the bot's clock: a timeout means
-		// the server still holds the connection.
-		_ = c.SetReadDeadline(time.Now().Add(tick))
-		if _, err := c.Read(buf); err != nil && !isTimeout(err) {
-			return true
+	for {
+		var deadline time.Time // idle: none
+		if kind != botIdle {
+			deadline = time.Now().Add(botTick)
+		}
+		_ = c.SetReadDeadline(deadline)
+		// Checked after setting the deadline: had hold ended before, the
+		// AfterFunc's deadline was overwritten, and this sees it.
+		if hold.Err() != nil {
+			return false
+		}
+		if _, err := c.Read(buf); err != nil {
+			if !isTimeout(err) {
+				return true
+			}
+			if hold.Err() != nil {
+				return false
+			}
 		}
 		switch kind {
 		case botChurn:
@@ -164,8 +183,11 @@ func holdBot(ctx context.Context, c net.Conn, kind botKind) (closedByServer bool
 			}
 		}
 	}
-	return false
 }
+
+// botTick is how often a partial bot sends another header line and how
+// long a churning bot holds its connection.
+const botTick = 2 * time.Second
 
 // attackOver reports whether ctx has ended or reached its deadline: a
 // dial bounded by ctx's deadline can time out an instant before ctx itself
@@ -243,7 +265,7 @@ func botnetFigures(e *env, n, h *SideResult) []Figure {
 
 func botnetNotes(e *env, n, h *SideResult) []string {
 	notes := []string{
-		fmt.Sprintf("attack: %d addresses from 127.0.1.1, 7 in 16 connections idle, 7 in 16 sending a partial request and a header line every 0.5 s, 1 in 8 churning (half a request line, close after 2 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
+		fmt.Sprintf("attack: %d addresses from 127.0.1.1, 7 in 16 connections idle, 7 in 16 sending a partial request and a header line every 2 s, 1 in 8 churning (half a request line, close after 2 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
 		fmt.Sprintf("phase 1 (fds ample): %d attacker connections = 64 × the hardened twin's cap of %d (the scenario's MaxConns; the tutorial's default is 512, see botnetCap)", 64*e.p.botnetCap, e.p.botnetCap),
 		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the process has %d descriptors to spare, as a server near its limit has: the naive twin keeps every connection and runs out", e.p.fdBudget*2/3, e.p.fdBudget),
 	}
