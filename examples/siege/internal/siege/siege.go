@@ -312,6 +312,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
+	if la, ok := loadAverage(); ok && la > float64(runtime.NumCPU()) {
+		e.notes = append(e.notes, fmt.Sprintf("load average %.1f on %d CPUs when the siege started: other processes compete with both twins, so latencies are noisy; compare the twins within this run", la, runtime.NumCPU()))
+	}
 	start := time.Now()
 	res := &Result{
 		Machine:    cpuModel(),
@@ -371,4 +374,17 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// loadAverage returns the 1-minute load average where /proc has it.
+func loadAverage() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	var la float64
+	if _, err := fmt.Sscan(string(b), &la); err != nil {
+		return 0, false
+	}
+	return la, true
 }
