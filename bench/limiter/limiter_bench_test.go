@@ -294,9 +294,10 @@ func (l *semListener) Accept() (net.Conn, error) {
 // BenchmarkAccept: per op, one loopback connection dialled, accepted and
 // closed by both sides (with resets, so no TIME_WAIT piles up).
 // garrison-full adds a per-IP cap, a per-IP accept rate and a first-byte
-// timeout to the defaults.
+// timeout to the defaults; garrison-preempt is policy Preempt (per-source
+// ledger) with the options hardened-server uses.
 func BenchmarkAccept(b *testing.B) {
-	for _, impl := range []string{"raw", "netutil", "semaphore", "garrison", "garrison-full"} {
+	for _, impl := range []string{"raw", "netutil", "semaphore", "garrison", "garrison-full", "garrison-preempt"} {
 		b.Run("loopback/"+impl, func(b *testing.B) {
 			inner, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -310,6 +311,10 @@ func BenchmarkAccept(b *testing.B) {
 				l = &semListener{Listener: inner, sem: make(chan struct{}, limiter.DefaultMaxConns)}
 			case "garrison":
 				if l, err = limiter.NewListener(inner); err != nil {
+					b.Fatal(err)
+				}
+			case "garrison-preempt":
+				if l, err = limiter.NewListener(inner, hardenedOptions()...); err != nil {
 					b.Fatal(err)
 				}
 			case "garrison-full":
