@@ -33,6 +33,12 @@ func (e *env) startHardened(ln net.Listener, upstreamURL string, tweak func(*app
 		deposits: func() int64 { return a.Usage().Deposits },
 		stats:    func() any { return a.Stats() },
 		timeouts: a.UpstreamTimeouts,
+		openConns: func() int64 {
+			if st := a.Stats(); st.Listener != nil {
+				return st.Listener.Active
+			}
+			return 0
+		},
 		close: func(ctx context.Context) error {
 			err := a.Shutdown(ctx)
 			select {

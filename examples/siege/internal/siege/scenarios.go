@@ -158,7 +158,7 @@ func runConns(ctx context.Context, e *env, name string) (*SideResult, error) {
 	actx, cancel := context.WithTimeout(ctx, e.p.attack)
 	defer cancel()
 	wait := s.legit(actx, "GET", "/healthz")
-	s.res.Conns = slowloris(actx, s.t.addr, e.attackSrcs[:4], e.p.slowConns, 20*e.p.slowConns, 200*time.Millisecond, 300*time.Millisecond)
+	s.res.Conns = slowloris(actx, s.t.addr, e.attackSrcs[:4], e.p.slowConns, 20*e.p.slowConns, 200*time.Millisecond, 300*time.Millisecond, s.t.openConns)
 	wait()
 	res, err := s.end()
 	restore()
@@ -290,7 +290,7 @@ func connFigures(e *env, n, h *SideResult) []Figure {
 	return []Figure{
 		{Name: "legit success", Unit: "%", Naive: pct(ns.OK, ns.N), Hardened: pct(hs.OK, hs.N), Better: "higher", Ideal: 100, TieOK: true},
 		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
-		{Name: "attacker conns held at end", Unit: "", Naive: float64(n.Conns.HeldAtEnd), Hardened: float64(h.Conns.HeldAtEnd), Better: "lower"},
+		{Name: "conns the server holds at end", Unit: "", Naive: float64(n.Conns.ServerHeldAtEnd), Hardened: float64(h.Conns.ServerHeldAtEnd), Better: "lower"},
 	}
 }
 
@@ -301,7 +301,7 @@ func connNotes(e *env, n, h *SideResult) []string {
 		s    *SideResult
 	}{{"naive", n}, {"hardened", h}} {
 		c := r.s.Conns
-		notes = append(notes, fmt.Sprintf("%s: %d dials (%d failed), %d dropped by the server, peak %d attacker conns open", r.name, c.Dials, c.DialErrors, c.ClosedByServer, c.PeakHeld))
+		notes = append(notes, fmt.Sprintf("%s: %d dials (%d failed), %d dropped by the server, peak %d attacker conns open, %d open at the end as the attacker sees them, %d accepted by the server process and open", r.name, c.Dials, c.DialErrors, c.ClosedByServer, c.PeakHeld, c.HeldAtEnd, c.ServerHeldAtEnd))
 	}
 	return notes
 }
