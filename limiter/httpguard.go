@@ -125,8 +125,8 @@ func (l *Listener) ConnContext(ctx context.Context, c net.Conn) context.Context 
 }
 
 // GuardRequests wraps next (Harden does it) to bound, per connection, how
-// fast requests start (WithStreamRate) and how fast they end cancelled by
-// the client (WithResetRate): over either, the connection is cut with a
+// fast HTTP/2 streams start (WithStreamRate) and how fast requests end
+// cancelled by the client (WithResetRate): over either, the connection is cut with a
 // reset, which ends every stream on it. A request whose context is already
 // cancelled when it reaches the wrapper is counted as a reset and not
 // served: under rapid reset most streams are cancelled before their
@@ -143,7 +143,10 @@ func (l *Listener) GuardRequests(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !allowOn(l.streams, &c.streamTAT) {
+		// HTTP/1 cannot multiplex: each request costs its client a round
+		// trip, and a fast keep-alive client is legitimate (a request flood
+		// is Keyed's business). Only HTTP/2 streams are rate-bounded here.
+		if r.ProtoMajor == 2 && !allowOn(l.streams, &c.streamTAT) {
 			c.cut(StreamRate)
 			return
 		}

@@ -41,10 +41,11 @@ func WithMinWriteRate(bytesPerSec int, window time.Duration) ListenerOption {
 	}
 }
 
-// WithStreamRate bounds how fast one connection may start requests (HTTP/2
-// streams, or HTTP/1 keep-alive requests) to r per second in bursts of
-// burst; a connection over it is cut (StreamRate). It applies to the
-// requests of an http.Server wired with Listener.Harden. The default is
+// WithStreamRate bounds how fast one HTTP/2 connection may start streams
+// to r per second in bursts of burst; a connection over it is cut
+// (StreamRate). It applies to the requests of an http.Server wired with
+// Listener.Harden; HTTP/1 requests, one round trip each, are not counted
+// (bound them per client with Keyed and Middleware). The default is
 // DefaultStreamRate with DefaultStreamBurst; rate.Inf turns it off.
 func WithStreamRate(r rate.Limit, burst int) ListenerOption {
 	return func(c *listenerConfig) error {
