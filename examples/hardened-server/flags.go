@@ -51,6 +51,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamBurst, "stream-burst", limiter.DefaultStreamBurst, "burst of -stream-rate")
 	fs.Float64Var(&c.ResetRate, "reset-rate", limiter.DefaultResetRate, "requests cancelled by the client (HTTP/2 rapid reset) per second per connection (negative: off)")
 	fs.IntVar(&c.ResetBurst, "reset-burst", limiter.DefaultResetBurst, "burst of -reset-rate")
+	fs.DurationVar(&c.RejectLogEvery, "reject-log-every", d.RejectLogEvery, "log refused, preempted and cut connections, one line per reason per period (negative: never)")
 	// The http.Server (Listener.Harden fills what is left at zero).
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", limiter.HardenReadHeaderTimeout, "time to read a request's header")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", limiter.HardenReadTimeout, "time to read a whole request, body included")

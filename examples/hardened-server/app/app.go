@@ -87,6 +87,11 @@ type Config struct {
 	// H2MaxStreams caps the concurrent streams of one HTTP/2 connection
 	// (default: HardenServer's).
 	H2MaxStreams int
+	// RejectLogEvery is how often the log gets one line per reason for the
+	// connections the listener refused, preempted or cut (default 10 s;
+	// negative: never). A flood costs thousands a second: one line each
+	// would turn it into a logging flood.
+	RejectLogEvery time.Duration
 
 	// RatePerIP and BurstPerIP limit requests per source address
 	// (defaults 200/s and 400).
@@ -152,6 +157,7 @@ func (c *Config) setDefaults() {
 	def(&c.MinReadRate, 256)
 	def(&c.MinWriteRate, 1024)
 	defDur(&c.MinWriteWindow, 10*time.Second)
+	defDur(&c.RejectLogEvery, 10*time.Second)
 	// The http.Server's own limits stay zero here: HardenServer fills
 	// them, so the tutorial's values and the library's cannot drift.
 	if c.RatePerIP == 0 {

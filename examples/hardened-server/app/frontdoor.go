@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -102,6 +103,10 @@ func (a *App) listenerOptions() ([]limiter.ListenerOption, error) {
 	}
 	if c.ResetRate != 0 {
 		opts = append(opts, limiter.WithResetRate(limitOf(c.ResetRate), max(c.ResetBurst, 1)))
+	}
+	if c.RejectLogEvery > 0 {
+		logger := slog.New(slog.NewTextHandler(c.Logger.Writer(), nil))
+		opts = append(opts, limiter.WithOnRejectConn(limiter.LogRejections(logger, c.RejectLogEvery)))
 	}
 	return opts, nil
 }
