@@ -29,7 +29,7 @@ import (
 
 // Options configures Run.
 type Options struct {
-	// Quick shortens every attack (about 10 s in all) for CI.
+	// Quick shortens every attack (about 40 s in all) for CI.
 	Quick bool
 	// Scenario restricts the run to one scenario (see Names); "" runs all.
 	Scenario string
