@@ -252,12 +252,12 @@ func botnetFigures(e *env, n, h *SideResult) []Figure {
 	for _, label := range []string{"fds ample", "fds capped"} {
 		succ := Figure{Name: "legit success, " + label, Unit: "%", Naive: n.Values["legit success, "+label], Hardened: h.Values["legit success, "+label], Better: "higher", Ideal: 100, TieOK: true}
 		p99 := Figure{Name: "legit p99, " + label, Unit: "ms", Naive: n.Values["legit p99, "+label], Hardened: h.Values["legit p99, "+label], Better: "lower"}
-		if label == "fds ample" && succ.Naive >= 99 {
-			// The naive twin serves here, so the hardened one must serve
-			// as well as a user notices: at least 99 % within 100 ms. If
-			// the naive twin did not serve either, the machine ran out of
-			// CPU before either twin ran out of anything else (see the
-			// notes), and the hardened twin must simply do better.
+		if label == "fds ample" {
+			// Both twins can hold every connection here, so the hardened
+			// one must serve as well as a user notices: at least 99 %
+			// within 100 ms, whatever the naive twin managed. (Beating a
+			// naive twin that the machine's own load already broke proves
+			// nothing; the notes say when that happened.)
 			succ.Bound, succ.HasBound = 99, true
 			p99.Bound, p99.HasBound = 100, true
 		}
@@ -273,7 +273,7 @@ func botnetNotes(e *env, n, h *SideResult) []string {
 		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the process has %d descriptors to spare, as a server near its limit has: the naive twin keeps every connection and runs out", e.p.fdBudget*2/3, e.p.fdBudget),
 	}
 	if ns := n.Values["legit success, fds ample"]; ns < 99 {
-		notes = append(notes, fmt.Sprintf("fds ample: the naive twin served only %.1f %% with descriptors to spare, so this machine ran out of CPU (attacker, both servers and the legit client share it); the ≥ 99 %% / ≤ 100 ms bound applies only where the naive twin serves, and the hardened twin is judged against it instead", ns))
+		notes = append(notes, fmt.Sprintf("fds ample: the naive twin served only %.1f %% with descriptors to spare, so this machine ran out of CPU before either twin ran out of anything else (attacker, both servers and the legit client share it): the run is noisy, but the hardened twin is still held to ≥ 99 %% within 100 ms", ns))
 	}
 	notes = append(notes, n.Notes...)
 	return append(notes, h.Notes...)
