@@ -29,6 +29,10 @@ import (
 )
 
 func main() {
+	// The botnet scenarios re-execute this program as their attacker.
+	if siege.RunChildIfAsked() {
+		return
+	}
 	quick := flag.Bool("quick", false, "short attacks (about 40 s in all), as CI runs them")
 	scenario := flag.String("scenario", "", "run one scenario: "+strings.Join(siege.Names(), ", "))
 	asJSON := flag.Bool("json", false, "print the results as JSON instead of the table")

@@ -225,7 +225,9 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		c := newClient(e.legitSrc, false, 1, e.p.legitTimeout)
 		done := make(chan []Sample, 1)
 		go func() { done <- legit(actx, c, s.start, e.p.legitEvery, "GET", s.t.url+"/healthz") }()
-		st := botnet(actx, s.t.addr, srcs, botnetMix, conns, 20*conns, e.p.botnetPhase/3, 100*time.Millisecond)
+		st, where := botnetAway(ctx, e.p.botnetPhase, botnetOrders{Addr: s.t.addr, Srcs: srcs, Kinds: botnetMix,
+			Conns: conns, Limit: 20 * conns, Ramp: e.p.botnetPhase / 3, Redial: 100 * time.Millisecond})
+		cancel() // the legit traffic stops with the attack, however it ran
 		samples := <-done
 		c.close()
 		all = append(all, st)
@@ -235,13 +237,13 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		s.res.Values["legit p50, "+label] = ls.P50
 		s.res.Values["legit p99, "+label] = ls.P99
 		s.res.Values["attacker conns held at end, "+label] = float64(st.HeldAtEnd)
-		s.res.Notes = append(s.res.Notes, fmt.Sprintf("%s, %s: %d legit requests, %d succeeded; botnet of %d conns from %d addresses: %d dials (%d failed), %d closed by the server, peak %d held, %d held at end (%.1fs)",
-			name, label, ls.N, ls.OK, st.Conns, st.Sources, st.Dials, st.DialErrors, st.ClosedByServer, st.PeakHeld, st.HeldAtEnd, time.Since(t0).Seconds()))
+		s.res.Notes = append(s.res.Notes, fmt.Sprintf("%s, %s: %d legit requests, %d succeeded; botnet of %d conns from %d addresses: %d dials (%d failed), %d closed by the server, peak %d held, %d held at end (%.1fs; %s)",
+			name, label, ls.N, ls.OK, st.Conns, st.Sources, st.Dials, st.DialErrors, st.ClosedByServer, st.PeakHeld, st.HeldAtEnd, time.Since(t0).Seconds(), where))
 	}
 	phase("fds ample", 64*e.p.botnetCap)
 	settle(2 * time.Second)
 	restore, note := capFDs(e.p.fdBudget)
-	phase("fds capped", e.p.fdBudget*2/3)
+	phase("fds capped", 2*e.p.fdBudget)
 	restore()
 	s.res.Notes = append(s.res.Notes, note)
 	return s.end()
@@ -270,7 +272,7 @@ func botnetNotes(e *env, n, h *SideResult) []string {
 	notes := []string{
 		fmt.Sprintf("attack: %d addresses from 127.0.1.1, 7 in 16 connections idle, 7 in 16 sending a partial request and a header line every 2 s, 1 in 8 churning (half a request line, close after 2 s, reconnect); every connection redials 100 ms after it is closed; the first dials are spread over the first third of the phase", botnetSources),
 		fmt.Sprintf("phase 1 (fds ample): %d attacker connections = 64 × the hardened twin's cap of %d (the scenario's MaxConns; the tutorial's default is 512, see botnetCap)", 64*e.p.botnetCap, e.p.botnetCap),
-		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the process has %d descriptors to spare, as a server near its limit has: the naive twin keeps every connection and runs out", e.p.fdBudget*2/3, e.p.fdBudget),
+		fmt.Sprintf("phase 2 (fds capped): %d attacker connections while the twins' process has %d descriptors to spare, as a server near its limit has (the botnet's own process keeps its full limit): the naive twin keeps every connection and runs out", 2*e.p.fdBudget, e.p.fdBudget),
 	}
 	if ns := n.Values["legit success, fds ample"]; ns < 99 {
 		notes = append(notes, fmt.Sprintf("fds ample: the naive twin served only %.1f %% with descriptors to spare, so this machine ran out of CPU before either twin ran out of anything else (attacker, both servers and the legit client share it): the run is noisy, but the hardened twin is still held to ≥ 99 %% within 100 ms", ns))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The botnet scenarios re-execute the test binary as their attacker.
+	if RunChildIfAsked() {
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
