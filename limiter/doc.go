@@ -48,7 +48,12 @@
 // that reconnects churns its own connections. A connection serving a
 // request is never preempted: with Listener.Harden, http.Server's
 // ConnState tells the Listener which ones are. The choice is O(1) in the
-// number of connections (see preempt.go for the structure).
+// number of connections (see preempt.go for the structure). The other side
+// of that promise: slots held by requests being served (a slow upload, a
+// long stream, a handler an attacker makes slow) are never freed by
+// preemption; bound them with WithMaxConnsPerIP, Keyed and
+// ConcurrencyMiddleware per client, and with the server's and handlers'
+// timeouts.
 //
 // Around it: WithFirstByteTimeout and WithMinReadRate cut silent and
 // trickling clients, and with Harden the read rate applies only while a

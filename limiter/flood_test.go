@@ -84,6 +84,7 @@ type legit struct {
 	fails   []string
 	dials   atomic.Int64
 	dialLat []time.Duration
+	served  int // set by report
 }
 
 func (lg *legit) run(t *testing.T, ctx context.Context, wg *sync.WaitGroup, addr string, src net.IP, every time.Duration, path string, keepAlive bool) {
@@ -147,7 +148,10 @@ func (lg *legit) report(t *testing.T, name string) (success float64, p99 time.Du
 	lg.mu.Lock()
 	defer lg.mu.Unlock()
 	n := len(lg.lat) + len(lg.fails)
-	require.Positive(t, n, "%s sent nothing", name)
+	if n == 0 || len(lg.lat) == 0 {
+		t.Logf("%s: %d requests, none served: %v", name, n, lg.fails[:min(len(lg.fails), 3)])
+		return 0, 0
+	}
 	slices.Sort(lg.lat)
 	if len(lg.lat) > 0 {
 		p99 = lg.lat[min(len(lg.lat)-1, len(lg.lat)*99/100)]
@@ -156,6 +160,7 @@ func (lg *legit) report(t *testing.T, name string) (success float64, p99 time.Du
 	slices.Sort(lg.dialLat)
 	t.Logf("%s: %d requests, success %.1f %%, p50 %v, p99 %v (connect p50 %v), failures %v", name, n, 100*success,
 		lg.lat[len(lg.lat)/2], p99, lg.dialLat[len(lg.dialLat)/2], lg.fails[:min(len(lg.fails), 3)])
+	lg.served = len(lg.lat)
 	return success, p99
 }
 
@@ -232,20 +237,23 @@ func floodServer(t *testing.T) (*Listener, *http.Server, chan error) {
 	return l, srv, served
 }
 
-// TestFloodManySources: 3,000 partial-request connections from 30
-// addresses and 2,000 idle ones from 50 addresses, all reconnecting as
-// soon as they are closed, against a 512-connection cap: about ten times
-// the cap. A legit client opening a new connection per request from its
-// own address, a keep-alive client and a client of a slow (active)
-// endpoint must all be served.
-func TestFloodManySources(t *testing.T) {
-	loopbackOK(t)
-	l, srv, served := floodServer(t)
+// manySources runs the multi-source flood against l (served by srv): 3,000
+// partial-request connections from 30 addresses and 2,000 idle ones from
+// 50 addresses (divided by floodScale), all reconnecting as soon as they
+// are closed, against a 512-connection cap: about ten times the cap. Three
+// legit clients run meanwhile, from their own addresses: one opening a new
+// connection per request, one keep-alive, one on a slow endpoint whose
+// requests hold their connection active for 200 ms.
+func manySources(t *testing.T, l *Listener, paceRate rate.Limit) (fresh, keep, slow *legit, st ListenerStats) {
 	addr := l.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	partial, idle := 3000/floodScale(), 2000/floodScale()
-	pace := rate.NewLimiter(attackPace/rate.Limit(floodScale()), partial+idle)
+	pace := rate.NewLimiter(paceRate/rate.Limit(floodScale()), partial+idle)
 	atk := &attacker{addr: addr, pace: pace}
 	idler := &attacker{addr: addr, pace: pace}
 	for i := range partial {
@@ -265,21 +273,27 @@ func TestFloodManySources(t *testing.T) {
 			l.Stats().Active >= int64(l.cfg.maxConns)*9/10
 	}, 30*time.Second, 5*time.Millisecond, "the flood never filled the cap")
 
-	var fresh, keep, slow legit
+	fresh, keep, slow = new(legit), new(legit), new(legit)
 	lctx, lcancel := context.WithTimeout(ctx, floodDuration(t))
+	defer lcancel()
 	var lwg sync.WaitGroup
 	lwg.Add(3)
 	go fresh.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 2), 20*time.Millisecond, "/", false)
 	go keep.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 3), 100*time.Millisecond, "/", true)
 	go slow.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 4), 50*time.Millisecond, "/slow", false)
 	lwg.Wait()
-	lcancel()
-	st := l.Stats()
-	cancel()
-	wg.Wait()
-
+	st = l.Stats()
 	t.Logf("attack: %d+%d dials, %d+%d refused at connect; listener %+v %v", atk.dials.Load(), idler.dials.Load(),
 		atk.refused.Load(), idler.refused.Load(), st, st.Rejected.Map())
+	return fresh, keep, slow, st
+}
+
+// TestFloodManySources: with Preempt and Harden, every legit client is
+// served: no resets, no preempted active request, p99 within bound.
+func TestFloodManySources(t *testing.T) {
+	loopbackOK(t)
+	l, srv, served := floodServer(t)
+	fresh, keep, slow, st := manySources(t, l, attackPace)
 	success, p99 := fresh.report(t, "new connection per request")
 	require.GreaterOrEqual(t, success, 0.99)
 	requireP99(t, p99)
@@ -298,14 +312,51 @@ func TestFloodManySources(t *testing.T) {
 	}, 10*time.Second, 5*time.Millisecond, "every connection accounted: %+v", l.Stats())
 }
 
-// attackPace bounds the reconnect rate of all attackers together (their
-// first connections go at once, as a burst). Attacker
-// and server share this test's CPU (two cores, shared with other builds):
-// an unpaced attacker measures how fast the attacker can dial, not how the
-// server defends. At a rate the accept loop cannot keep up with, the
-// kernel's accept queue fills and drops handshakes whatever the server
-// does: that is a volumetric flood, for SYN cookies and a load balancer.
-const attackPace = 300
+// TestFloodManySourcesFastReconnect: the same flood with attackers
+// reconnecting five times faster, against the configuration issue 11
+// measured (Shed, 32 per IP, a 1 s first-byte timeout, the read guard
+// unwired) and against Preempt wired with Harden. Shed hands most freed
+// slots to the attackers and the legit client is barely served, which also
+// shows the flood test can tell a defence that works from one that does
+// not; Preempt serves every request that completes within the run. (At
+// this pace the attacker's own CPU on this machine delays accepts for
+// both: latency is not compared here.)
+func TestFloodManySourcesFastReconnect(t *testing.T) {
+	if raceEnabled {
+		// Under the race detector this pace alone saturates the process
+		// and neither server accepts in time: the comparison means
+		// nothing there. The same code paths run raced in
+		// TestFloodManySources.
+		t.Skip("a load comparison: needs a build without the race detector")
+	}
+	loopbackOK(t)
+	ticks := int(floodDuration(t) / (20 * time.Millisecond))
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	shed, err := NewListener(inner, WithMaxConns(512/floodScale()), WithOverflow(Shed), WithMaxConnsPerIP(32/floodScale()),
+		WithFirstByteTimeout(time.Second), WithMinReadRate(256, time.Second))
+	require.NoError(t, err)
+	srv := HardenServer(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(shed) }()
+	shedFresh, _, _, _ := manySources(t, shed, 5*attackPace)
+	shedFresh.report(t, "new connection per request (Shed)")
+	require.NoError(t, srv.Close())
+	require.ErrorIs(t, <-done, http.ErrServerClosed)
+
+	l, psrv, served := floodServer(t)
+	fresh, _, slow, _ := manySources(t, l, 5*attackPace)
+	success, _ := fresh.report(t, "new connection per request (Preempt)")
+	ss, _ := slow.report(t, "slow endpoint (Preempt)")
+	require.NoError(t, psrv.Close())
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+
+	t.Logf("served of %d ticks: Shed %d, Preempt %d", ticks, shedFresh.served, fresh.served)
+	require.Less(t, shedFresh.served, ticks*9/10)
+	require.GreaterOrEqual(t, success, 0.99)
+	require.Equal(t, 1.0, ss, "an active request was preempted")
+	require.Greater(t, fresh.served, shedFresh.served)
+}
 
 // TestFloodOneSource: 5,000 connections from one address, reconnecting as
 // soon as they are refused (the per-IP cap refuses all but 64). Rejection
@@ -346,3 +397,12 @@ func TestFloodOneSource(t *testing.T) {
 		return st.Active == 0 && st.Incoming == st.Closed+st.Rejected.Total()
 	}, 10*time.Second, 5*time.Millisecond, "every connection accounted: %+v", l.Stats())
 }
+
+// attackPace bounds the reconnect rate of all attackers together (their
+// first connections go at once, as a burst). Attacker and server share
+// this test's CPU (two cores, shared with other builds): an unpaced
+// attacker measures how fast the attacker can dial, not how the server
+// defends. At a rate the accept loop cannot keep up with, the kernel's
+// accept queue fills and delays or drops handshakes whatever the server
+// does: that is a volumetric flood, for SYN cookies and a load balancer.
+const attackPace = 300
