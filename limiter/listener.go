@@ -316,7 +316,7 @@ type ListenerStats struct {
 	// Rejected counts connections closed by the Listener, by Reason:
 	// st.Rejected[limiter.IPConns], or st.Rejected.Map() for labels.
 	Rejected       ReasonCounts
-	Idle           int    // Preempt: held connections that may be preempted (no request in progress)
+	Preemptable    int    // Preempt: held connections not serving a request (new or idle keep-alive)
 	TrackedIPs     int    // source prefixes in the per-IP table
 	LossyEvictions uint64 // prefixes forgotten while their accept rate was not yet refilled
 }
@@ -374,7 +374,7 @@ func (l *Listener) Stats() ListenerStats {
 	}
 	if l.lg != nil {
 		l.mu.Lock()
-		st.Idle = l.lg.n
+		st.Preemptable = l.lg.n
 		l.mu.Unlock()
 	}
 	return st

@@ -108,7 +108,7 @@ func TestPreemptPicksTheBiggestHolder(t *testing.T) {
 		go func() { _, _ = bClient.Write([]byte("GET")) }()
 		_, err = b.Read(make([]byte, 3))
 		require.NoError(t, err)
-		require.Equal(t, 3, l.Stats().Idle)
+		require.Equal(t, 3, l.Stats().Preemptable)
 
 		// A newcomer: 10.0.0.1's oldest goes.
 		cClient, c := accept("10.0.0.3")

@@ -88,7 +88,7 @@ func TestHardenTLS(t *testing.T) {
 			require.Equal(t, []connState{stActive, stActive, stActive}, states)
 			// The one keep-alive connection, between requests, is idle in
 			// the ledger: ConnState reached it through the *tls.Conn.
-			require.Eventually(t, func() bool { return l.Stats().Idle == 1 }, 5*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return l.Stats().Preemptable == 1 }, 5*time.Second, time.Millisecond)
 			st := l.Stats()
 			require.Equal(t, int64(1), st.Active)
 			require.Equal(t, uint64(1), st.Accepted)
