@@ -77,8 +77,6 @@ var rowLegend = []string{
 	"fds ample  = botnet phase with file descriptors to spare: both twins can hold every connection; the hardened one must still serve ≥ 99 % within 100 ms.",
 	"fds capped = botnet phase with the process's RLIMIT_NOFILE lowered to leave 900 descriptors, the position of a server near its limit.",
 	"reconnects = connections a kept-alive legit client had to reopen because the server closed the one it meant to reuse.",
-	"conns the server holds = connections the server process accepted and had not closed when the attack ended (what costs it a descriptor",
-	"             and a goroutine; one the kernel still holds for it, under TCP_DEFER_ACCEPT or in the backlog, costs neither).",
 }
 
 func value(f Figure, v float64) string {
