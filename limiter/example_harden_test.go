@@ -3,8 +3,11 @@ package limiter_test
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"time"
 
 	"github.com/garrison-go/garrison/limiter"
@@ -54,4 +57,36 @@ func ExampleListener_Harden() {
 	// hello <nil>
 	// HTTP/2 streams per connection: 100
 	// <nil> http: Server closed
+}
+
+// LogRejections turns the Listener's per-connection hook into at most one
+// log line per reason per interval, however hard the flood.
+func ExampleLogRejections() {
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{} // stable output for the example
+			}
+			return a
+		},
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	l, err := limiter.NewListener(ln, limiter.WithOverflow(limiter.Preempt),
+		limiter.WithOnRejectConn(limiter.LogRejections(logger, time.Minute)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(l.Close())
+	hook := limiter.LogRejections(logger, time.Minute)
+	for range 1000 { // a flood: one line, then silence until the minute is up
+		hook(netip.MustParseAddr("192.0.2.1"), limiter.Preempted)
+	}
+	// Output:
+	// <nil>
+	// level=WARN msg="limiter: connections closed" reason=preempted count=1 last_source=192.0.2.1
 }

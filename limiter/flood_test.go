@@ -189,16 +189,15 @@ func floodScale() int {
 
 // requireP99 asserts the legit clients' p99 latency. The issue's bound is
 // 100 ms, and a soak (GARRISON_FLOOD_SECONDS set, meant for a quiet
-// machine) holds it. The default short run holds 1 s: the attacker runs in
-// this process, so on a loaded two-core machine the scheduler, not the
-// listener, decides the tail (an instrumented run at load average 18 saw a
-// legit connection accepted 0.4 s after its handshake and answered 0.75 s
-// after its request was parsed, by a handler that only writes "ok"); 1 s
-// still fails the
-// behaviour the issue measured (p99 1.49 s, 2 % success). Under the race
-// detector, where handling a connection costs ten times more, it is only
-// logged. Success rates, resets and accounting are asserted in all modes.
-func requireP99(t *testing.T, p99 time.Duration) {
+// machine) holds it as is. The attacker runs in this process, though, and
+// on a loaded two-core machine the scheduler adds its own delays to every
+// request: a keep-alive client, whose requests never go through Accept or
+// preemption, is the control that measures them (at load average 23 it saw
+// 0.77 s). The short run therefore holds 100 ms plus the control's p99.
+// Under the race detector, where handling a connection costs ten times
+// more, it is only logged. Success rates, resets and accounting are
+// asserted in all modes.
+func requireP99(t *testing.T, p99, control time.Duration) {
 	t.Helper()
 	switch {
 	case raceEnabled:
@@ -206,7 +205,7 @@ func requireP99(t *testing.T, p99 time.Duration) {
 	case os.Getenv("GARRISON_FLOOD_SECONDS") != "":
 		require.LessOrEqual(t, p99, 100*time.Millisecond)
 	default:
-		require.LessOrEqual(t, p99, time.Second)
+		require.LessOrEqual(t, p99, 100*time.Millisecond+control, "control (keep-alive) p99 %v", control)
 	}
 }
 
@@ -277,7 +276,20 @@ func manySources(t *testing.T, l *Listener, paceRate rate.Limit) (fresh, keep, s
 	lctx, lcancel := context.WithTimeout(ctx, floodDuration(t))
 	defer lcancel()
 	var lwg sync.WaitGroup
-	lwg.Add(3)
+	// A keep-alive client at one request a second idles between requests
+	// the way the issue measured; its connection must never be reset.
+	var slowKeep legit
+	lwg.Add(4)
+	go slowKeep.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 5), time.Second, "/", true)
+	defer func() {
+		slowKeep.mu.Lock()
+		defer slowKeep.mu.Unlock()
+		t.Logf("keep-alive at 1 req/s: %d served, %d failed, %d connections", len(slowKeep.lat), len(slowKeep.fails), slowKeep.dials.Load())
+		if l.cfg.overflow == Preempt {
+			require.Empty(t, slowKeep.fails)
+			require.LessOrEqual(t, slowKeep.dials.Load(), int64(1), "the 1 req/s keep-alive connection was reset")
+		}
+	}()
 	go fresh.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 2), 20*time.Millisecond, "/", false)
 	go keep.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 3), 100*time.Millisecond, "/", true)
 	go slow.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 4), 50*time.Millisecond, "/slow", false)
@@ -295,9 +307,9 @@ func TestFloodManySources(t *testing.T) {
 	l, srv, served := floodServer(t)
 	fresh, keep, slow, st := manySources(t, l, attackPace)
 	success, p99 := fresh.report(t, "new connection per request")
+	ks, control := keep.report(t, "keep-alive")
 	require.GreaterOrEqual(t, success, 0.99)
-	requireP99(t, p99)
-	ks, _ := keep.report(t, "keep-alive")
+	requireP99(t, p99, control)
 	require.Equal(t, 1.0, ks)
 	require.Equal(t, int64(1), keep.dials.Load(), "the keep-alive connection was never reset")
 	ss, _ := slow.report(t, "slow endpoint")
@@ -376,11 +388,12 @@ func TestFloodOneSource(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return atk.dials.Load() >= int64(n) && l.Stats().Incoming >= uint64(atk.dials.Load()-atk.refused.Load())
 	}, 30*time.Second, 5*time.Millisecond, "the first wave was never accepted")
-	var fresh legit
+	var fresh, keep legit
 	lctx, lcancel := context.WithTimeout(ctx, floodDuration(t))
 	var lwg sync.WaitGroup
-	lwg.Add(1)
+	lwg.Add(2)
 	go fresh.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 2), 20*time.Millisecond, "/", false)
+	go keep.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 3), 100*time.Millisecond, "/", true)
 	lwg.Wait()
 	lcancel()
 	st := l.Stats()
@@ -388,8 +401,10 @@ func TestFloodOneSource(t *testing.T) {
 	wg.Wait()
 	t.Logf("attack: %d dials, %d refused at connect; listener %+v %v", atk.dials.Load(), atk.refused.Load(), st, st.Rejected.Map())
 	success, p99 := fresh.report(t, "new connection per request")
+	ks, control := keep.report(t, "keep-alive (control)")
 	require.GreaterOrEqual(t, success, 0.99)
-	requireP99(t, p99)
+	require.Equal(t, 1.0, ks)
+	requireP99(t, p99, control)
 	require.NoError(t, srv.Close())
 	require.ErrorIs(t, <-served, http.ErrServerClosed)
 	require.Eventually(t, func() bool {
@@ -406,3 +421,47 @@ func TestFloodOneSource(t *testing.T) {
 // accept queue fills and delays or drops handshakes whatever the server
 // does: that is a volumetric flood, for SYN cookies and a load balancer.
 const attackPace = 300
+
+// TestFloodThousandsOfSources: 2,000 partial-request connections, each from its own
+// address (four times the cap, more addresses than slots, as an IPv6
+// botnet with a /64 per bot would be), reconnecting when closed. Every
+// source then holds one slot and none is the biggest holder; the oldest
+// connection goes first, and a legit client, which completes its request
+// within a millisecond of connecting, is still served.
+func TestFloodThousandsOfSources(t *testing.T) {
+	loopbackOK(t)
+	l, srv, served := floodServer(t)
+	addr := l.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	n := 2000 / floodScale()
+	atk := &attacker{addr: addr, pace: rate.NewLimiter(attackPace/rate.Limit(floodScale()), n)}
+	for i := range n {
+		wg.Add(1)
+		go atk.hold(ctx, &wg, net.IPv4(127, 0, byte(20+i/250), byte(1+i%250)), "GET / HTTP/1.1\r\nHost: x\r\n")
+	}
+	require.Eventually(t, func() bool {
+		return atk.dials.Load() >= int64(n) && l.Stats().Incoming >= uint64(atk.dials.Load()-atk.refused.Load()) &&
+			l.Stats().Active >= int64(l.cfg.maxConns)*9/10
+	}, 30*time.Second, 5*time.Millisecond, "the flood never filled the cap")
+	var fresh legit
+	lctx, lcancel := context.WithTimeout(ctx, floodDuration(t))
+	var lwg sync.WaitGroup
+	lwg.Add(1)
+	go fresh.run(t, lctx, &lwg, addr, net.IPv4(127, 0, 0, 2), 20*time.Millisecond, "/", false)
+	lwg.Wait()
+	lcancel()
+	st := l.Stats()
+	cancel()
+	wg.Wait()
+	t.Logf("attack: %d dials; listener %+v %v", atk.dials.Load(), st, st.Rejected.Map())
+	success, _ := fresh.report(t, "new connection per request")
+	require.GreaterOrEqual(t, success, 0.99)
+	require.Greater(t, st.TrackedIPs, l.cfg.maxConns/2, "the sources outnumber the slots")
+	require.NoError(t, srv.Close())
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+	require.Eventually(t, func() bool {
+		st := l.Stats()
+		return st.Active == 0 && st.Incoming == st.Closed+st.Rejected.Total()
+	}, 10*time.Second, 5*time.Millisecond, "every connection accounted: %+v", l.Stats())
+}

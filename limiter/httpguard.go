@@ -126,11 +126,11 @@ func (l *Listener) ConnContext(ctx context.Context, c net.Conn) context.Context 
 
 // GuardRequests wraps next (Harden does it) to bound, per connection, how
 // fast HTTP/2 streams start (WithStreamRate) and how fast requests end
-// cancelled by the client (WithResetRate): over either, the connection is cut with a
-// reset, which ends every stream on it. A request whose context is already
-// cancelled when it reaches the wrapper is counted as a reset and not
-// served: under rapid reset most streams are cancelled before their
-// handler runs, and skipping them is most of the saving. Requests of
+// cancelled by the client (WithResetRate): over either, the connection is
+// cut with a reset, which ends every stream on it. An HTTP/2 stream whose
+// context is already cancelled when it reaches the wrapper is counted as a
+// reset and not served: under rapid reset most streams are cancelled
+// before their handler runs, and skipping them is most of the saving. Requests of
 // connections not from l (no ConnContext) pass through. A nil next gets
 // http.DefaultServeMux.
 func (l *Listener) GuardRequests(next http.Handler) http.Handler {
@@ -150,7 +150,11 @@ func (l *Listener) GuardRequests(next http.Handler) http.Handler {
 			c.cut(StreamRate)
 			return
 		}
-		if r.Context().Err() == nil {
+		// An HTTP/2 stream cancelled before its handler starts is skipped:
+		// the client withdrew it. An HTTP/1 request always runs: its
+		// context is also cancelled when a client that sent a whole
+		// request hangs up, and the request may still matter.
+		if r.ProtoMajor != 2 || r.Context().Err() == nil {
 			next.ServeHTTP(w, r)
 		}
 		if r.Context().Err() != nil && !allowOn(l.resets, &c.resetTAT) {

@@ -20,7 +20,11 @@ import (
 // Accept never blocks on a per-IP limit: a connection over one is closed at
 // once with a reset and counted, and Accept moves on to the next one, so an
 // address at its limit never delays another. At the global cap and rate the
-// OverflowPolicy decides between waiting (Backpressure) and closing (Shed).
+// OverflowPolicy decides between waiting (Backpressure), closing the
+// newcomer (Shed) and closing a held connection that is not serving a
+// request in its favour (Preempt, the policy to use against floods from
+// many addresses; see the package documentation). Wire an http.Server with
+// Harden so that the Listener knows which connections are serving.
 //
 // The connections it returns release their slot exactly once, on the first
 // Close, and expose the accepted connection through NetConn. Listener is
