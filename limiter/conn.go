@@ -28,12 +28,17 @@ type conn struct {
 	// Listener.ConnState: from then on its state, not its first byte,
 	// decides whether it may be preempted and when the read guard applies.
 	http atomic.Bool
+	// h2 is set by GuardRequests on the connection's first HTTP/2 request:
+	// frames that arrive between requests (PING, SETTINGS, WINDOW_UPDATE)
+	// are not a request being read.
+	h2 atomic.Bool
 	// state is a connState; written under l.mu, read by the read guard.
 	state atomic.Uint32
 
 	// Ledger links, guarded by l.mu (see preempt.go).
 	inLedger     bool
 	lprev, lnext *conn
+	since        int64 // monotonicNow when it entered the ledger
 
 	// Per-connection request and reset rates (HTTP, see streamguard.go):
 	// GCRA theoretical arrival times, in monotonicNow nanoseconds.
@@ -153,7 +158,7 @@ func (c *conn) setState(s connState) {
 	}
 	// Re-entering New or Idle makes it the newest of its source.
 	l.lg.remove(c)
-	l.lg.add(c)
+	l.lg.add(c, monotonicNow())
 }
 
 // ReadFrom keeps the inner connection's zero-copy path (sendfile, splice)
@@ -232,8 +237,9 @@ func (c *conn) deadline(now time.Time) time.Time {
 
 // readingRequest reports whether the minimum read rate applies now. For a
 // connection http.Server reports through ConnState, only while a request
-// head is being read: a new connection, or an idle one whose next request
-// has begun. An idle keep-alive is IdleTimeout's business, and while a
+// head is being read: a new connection, or an idle HTTP/1 one whose next
+// request has begun (an idle HTTP/2 connection is IdleTimeout's and the
+// HTTP/2 ping timeouts' business). An idle keep-alive is IdleTimeout's business, and while a
 // handler runs net/http keeps a one-byte read pending that the client owes
 // nothing to (a request body is ReadTimeout's). Other protocols are judged
 // whenever a read is pending. Called with g.mu held.
@@ -245,7 +251,7 @@ func (c *conn) readingRequest() bool {
 	case stNew:
 		return true
 	case stIdle:
-		return c.g.reqByte
+		return c.g.reqByte && !c.h2.Load()
 	}
 	return false
 }

@@ -45,6 +45,11 @@ const (
 	StreamResets
 	// SlowWrite: the peer took a response slower than WithMinWriteRate.
 	SlowWrite
+	// FairShare: at the global cap (policy Preempt), the new connection's
+	// source already held about as many connections not serving a request
+	// as any other, and none had waited long enough to give way: the
+	// newcomer was closed rather than churn another held connection.
+	FairShare
 
 	numReasons
 )
@@ -63,6 +68,7 @@ var reasonNames = [numReasons]string{
 	StreamRate:   "stream-rate",
 	StreamResets: "stream-resets",
 	SlowWrite:    "slow-write",
+	FairShare:    "fair-share",
 }
 
 // String returns a short, stable, lower-case name such as "ip-conns",

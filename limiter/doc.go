@@ -45,7 +45,8 @@
 // from the source holding the most such connections, the oldest first. A
 // legitimate client holding a slot or two is reached only once every
 // source holds as few, which takes more addresses than slots; an attacker
-// that reconnects churns its own connections. A connection serving a
+// source already holding its share is refused with one accept and one
+// reset (FairShare) rather than churn connections. A connection serving a
 // request is never preempted: with Listener.Harden, http.Server's
 // ConnState tells the Listener which ones are. The choice is O(1) in the
 // number of connections (see preempt.go for the structure). The other side

@@ -422,9 +422,9 @@ func TestFloodOneSource(t *testing.T) {
 // does: that is a volumetric flood, for SYN cookies and a load balancer.
 const attackPace = 300
 
-// TestFloodThousandsOfSources: 2,000 partial-request connections, each from its own
-// address (four times the cap, more addresses than slots, as an IPv6
-// botnet with a /64 per bot would be), reconnecting when closed. Every
+// TestFloodThousandsOfSources: 2,000 partial-request connections, each
+// from its own address (four times the cap, more addresses than slots, as
+// an IPv6 botnet with a /64 per bot would be), reconnecting when closed. Every
 // source then holds one slot and none is the biggest holder; the oldest
 // connection goes first, and a legit client, which completes its request
 // within a millisecond of connecting, is still served.

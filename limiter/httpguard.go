@@ -146,6 +146,9 @@ func (l *Listener) GuardRequests(next http.Handler) http.Handler {
 		// HTTP/1 cannot multiplex: each request costs its client a round
 		// trip, and a fast keep-alive client is legitimate (a request flood
 		// is Keyed's business). Only HTTP/2 streams are rate-bounded here.
+		if r.ProtoMajor == 2 && !c.h2.Load() {
+			c.h2.Store(true)
+		}
 		if r.ProtoMajor == 2 && !allowOn(l.streams, &c.streamTAT) {
 			c.cut(StreamRate)
 			return

@@ -167,3 +167,41 @@ func TestSlowDownload(t *testing.T) {
 		})
 	}
 }
+
+// TestH2IdleIsNotSlow: an HTTP/2 (h2c) client idle between requests, whose
+// connection still carries control frames (SETTINGS acks, WINDOW_UPDATEs),
+// is never cut by the read-rate guard.
+func TestH2IdleIsNotSlow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		inner := newChanListener()
+		l, err := NewListener(inner, WithOverflow(Preempt), WithMinReadRate(256, 500*time.Millisecond))
+		require.NoError(t, err)
+		srv, err := l.Harden(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, r.Proto+" "+strings.Repeat("x", 100<<10))
+		})})
+		require.NoError(t, err)
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(l) }()
+		var dials atomic.Int64
+		tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+			dials.Add(1)
+			return pipeFrom(inner, "10.1.0.9"), nil
+		}}
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		client := &http.Client{Transport: tr}
+		for range 5 {
+			body, err := get(t, client, "/")
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(body, "HTTP/2.0 "), body[:min(len(body), 20)])
+			time.Sleep(2 * time.Second)
+		}
+		require.Equal(t, int64(1), dials.Load())
+		require.Zero(t, l.Stats().Rejected.Total(), "%v", l.Stats().Rejected.Map())
+		tr.CloseIdleConnections()
+		require.NoError(t, srv.Close())
+		require.ErrorIs(t, <-served, http.ErrServerClosed)
+	})
+}

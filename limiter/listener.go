@@ -203,32 +203,36 @@ func (l *Listener) admitPreempt(c net.Conn) *conn {
 		l.reject(c, a, why)
 		return nil
 	}
-	if !l.takeSlot(slot) {
+	if why := l.takeSlot(slot); why != NoReason {
 		l.ips.release(slot)
-		l.reject(c, a, GlobalConns)
+		l.reject(c, a, why)
 		return nil
 	}
 	w := l.wrap(c, a, slot)
 	l.active.Add(1)
 	l.accepted.Add(1)
+	now := monotonicNow()
 	l.mu.Lock()
-	l.lg.add(w)
+	l.lg.add(w, now)
 	l.mu.Unlock()
 	return w
 }
 
 // takeSlot takes a global slot for a newcomer from slot, preempting a held
-// connection if none is free. It reports false when every held connection
-// is serving.
-func (l *Listener) takeSlot(slot int) bool {
+// connection if none is free. It returns why it could not: GlobalConns
+// when every held connection is serving, FairShare when preempting would
+// not make the shares fairer and no candidate is old enough (preempt.go).
+func (l *Listener) takeSlot(slot int) Reason {
 	for range 4 {
 		select {
 		case l.sem <- struct{}{}:
-			return true
+			return NoReason
 		default:
 		}
+		now := monotonicNow()
 		l.mu.Lock()
-		v := l.lg.victim(slot)
+		empty := l.lg.n == 0
+		v := l.lg.victim(slot, now)
 		if v != nil {
 			// Chosen and marked under mu: a ConnState change to active
 			// that comes later finds it gone and cannot revive it, and
@@ -240,7 +244,10 @@ func (l *Listener) takeSlot(slot int) bool {
 		}
 		l.mu.Unlock()
 		if v == nil {
-			return false
+			if empty {
+				return GlobalConns
+			}
+			return FairShare
 		}
 		// Its slot comes back through release; another Accept running
 		// concurrently may take it first, or the victim may have been
@@ -250,9 +257,9 @@ func (l *Listener) takeSlot(slot int) bool {
 	}
 	select {
 	case l.sem <- struct{}{}:
-		return true
+		return NoReason
 	default:
-		return false
+		return GlobalConns
 	}
 }
 

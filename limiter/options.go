@@ -36,9 +36,10 @@ const (
 	Shed
 	// Preempt keeps accepting and, at the global cap, closes a held
 	// connection that is not serving a request (counted as Preempted) to
-	// make room, chosen from the source holding the most such connections;
-	// only when every held connection is serving does it shed the newcomer
-	// (GlobalConns). See the package documentation for why this wins a
+	// make room, chosen from the source holding the most such connections.
+	// It sheds the newcomer when every held connection is serving
+	// (GlobalConns), or when its source already holds about as many such
+	// connections as any and none has waited a second (FairShare). See the package documentation for why this wins a
 	// flood that Shed and Backpressure lose. At the global accept rate it
 	// sheds, as Shed does.
 	Preempt
@@ -180,18 +181,25 @@ func WithoutFirstByteTimeout() ListenerOption {
 // WithMinReadRate closes a connection that, while the application waits to
 // read from it, delivers fewer than bytesPerSec×window bytes in a window
 // (SlowClient): a client trickling one byte at a time. It is enforced with
-// read deadlines. A connection idle for a whole window while the server
-// waits on it (an idle keep-alive) is closed too, so choose window at least
-// as long as the idle time you tolerate.
+// read deadlines.
 //
-// The guard cannot tell a client that owes bytes from one that has sent its
-// whole request: it judges every window in which a Read is pending. net/http
-// keeps a one-byte Read pending while a handler runs, so behind http.Server
-// a handler or a streamed response that lasts longer than about one window
-// has its connection reset as SlowClient and its request context cancelled.
-// For HTTP, WithFirstByteTimeout with HardenServer's ReadHeaderTimeout and
-// ReadTimeout already bound trickled headers and bodies; use this option
-// there only with a window longer than the slowest response.
+// For an http.Server wired with Listener.Harden the guard knows the HTTP
+// state of each connection and judges only while a request head is being
+// read: from the first byte of a new connection until its first request
+// is complete, and on a keep-alive HTTP/1 connection from the first byte of
+// each later request. Idle keep-alives are left to IdleTimeout, handlers
+// and streamed responses are never judged, request bodies are ReadTimeout's
+// and slow downloads WithMinWriteRate's. A TLS client that completes its
+// handshake and then sends no request for a window (a browser's
+// preconnect) is cut too; browsers open a new connection when they need
+// one.
+//
+// Without that wiring (other protocols, or an http.Server not wired) the
+// guard judges every window in which a Read is pending. net/http keeps a
+// one-byte Read pending while a handler runs and while a keep-alive
+// connection idles, so an unwired http.Server sees idle keep-alives and
+// long responses reset as SlowClient: wire it, or choose a window longer
+// than the slowest response and the idle timeout.
 func WithMinReadRate(bytesPerSec int, window time.Duration) ListenerOption {
 	return func(c *listenerConfig) error {
 		// The upper bound keeps bytesPerSec×window in nanoseconds, which

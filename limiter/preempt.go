@@ -1,5 +1,7 @@
 package limiter
 
+import "time"
+
 // Preemption: which held connection gives its slot to a newcomer.
 //
 // At the global cap a Listener with policy Preempt does not shed the new
@@ -22,6 +24,19 @@ package limiter
 //     slots.
 //  3. Within that source, the connection preemptable the longest: the one
 //     that has waited longest for its request, or idled longest.
+//  4. A newcomer whose source already holds preemptable connections, and
+//     holds as many as the top or one fewer, would not make the shares
+//     fairer: it preempts only a connection that has been preemptable for
+//     preemptMinAge, and is shed (FairShare) otherwise. Without this rule
+//     every preempted attacker reconnects one short of the top and
+//     preempts another attacker, whose reconnect does the same: a chain as
+//     fast as the attacker can reconnect, each link a whole connection set
+//     up and torn down. With it, those reconnects cost one accept and one
+//     reset each. A newcomer whose source holds nothing preemptable (a
+//     legitimate client, typically) always gets a slot while any is
+//     preemptable; when more sources than slots each hold one, that is the
+//     oldest connection's, and such a flood costs a preemption per
+//     attacking connection.
 //
 // The ledger keeps, per source, an intrusive list of its preemptable
 // connections in the order they became preemptable, and a list of sources
@@ -30,6 +45,10 @@ package limiter
 // the ledger moves its source by one bucket, and the top bucket is found by
 // stepping down at most one when it empties, so every operation, the
 // choice of a victim included, is O(1) in the number of connections.
+// preemptMinAge is how long a connection must have been preemptable
+// before a newcomer that would not make the shares fairer may take its slot.
+const preemptMinAge = int64(time.Second)
+
 type ledger struct {
 	src    []srcEntry // by ipTable slot; the last entry is for unknown sources
 	bucket []bucketList
@@ -92,8 +111,10 @@ func (lg *ledger) rebucket(s int32) {
 	b.tail = s
 }
 
-// add appends c to its source's list. c must not be in the ledger.
-func (lg *ledger) add(c *conn) {
+// add appends c to its source's list, preemptable since now. c must not
+// be in the ledger.
+func (lg *ledger) add(c *conn, now int64) {
+	c.since = now
 	s := lg.source(c.slot)
 	e := &lg.src[s]
 	if e.n > 0 {
@@ -143,15 +164,23 @@ func (lg *ledger) remove(c *conn) {
 	lg.n--
 }
 
-// victim returns the connection to preempt for a newcomer from slot, or
-// nil when no held connection is preemptable.
-func (lg *ledger) victim(slot int) *conn {
+// victim returns the connection to preempt at now for a newcomer from
+// slot, or nil when none may be (see rules 2 to 4 above).
+func (lg *ledger) victim(slot int, now int64) *conn {
 	if lg.top == 0 {
 		return nil
 	}
+	own := lg.source(slot)
+	c := int(lg.src[own].n)
 	s := lg.bucket[lg.top].head
-	if own := lg.source(slot); int(lg.src[own].n) == lg.top {
+	if c == 0 || c+1 < lg.top {
+		return lg.src[s].head
+	}
+	if c == lg.top {
 		s = own
 	}
-	return lg.src[s].head
+	if v := lg.src[s].head; now-v.since >= preemptMinAge {
+		return v
+	}
+	return nil
 }

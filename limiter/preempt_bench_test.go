@@ -17,15 +17,15 @@ func BenchmarkLedgerPreempt(b *testing.B) {
 			conns := make([]*conn, held)
 			for i := range conns {
 				conns[i] = &conn{slot: i % sources}
-				lg.add(conns[i])
+				lg.add(conns[i], 0)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				v := lg.victim(i % sources)
+				v := lg.victim(i%sources, preemptMinAge)
 				lg.remove(v)
 				v.slot = i % sources
-				lg.add(v)
+				lg.add(v, 0)
 			}
 		})
 	}

@@ -14,8 +14,10 @@ import (
 
 // TestLedgerAgainstModel drives the ledger with random adds and removes and
 // checks every victim against a brute-force model: from a source holding
-// the most preemptable connections (the newcomer's own on a tie), and the
-// oldest of that source.
+// the most preemptable connections (the newcomer's own on a tie), the
+// oldest of that source; and, when the newcomer's source holds some and
+// the move would not make the shares fairer, only a connection preemptable
+// for preemptMinAge.
 func TestLedgerAgainstModel(t *testing.T) {
 	const sources, maxConns = 12, 64
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -23,9 +25,10 @@ func TestLedgerAgainstModel(t *testing.T) {
 	var held []*conn // in the order they entered the ledger
 	seq := map[*conn]int{}
 	for step := range 20_000 {
+		now := int64(step) * preemptMinAge / 8 // eight steps per minimum age
 		if len(held) < maxConns && (len(held) == 0 || rng.IntN(2) == 0) {
 			c := &conn{slot: rng.IntN(sources+1) - 1} // -1: an untracked source
-			lg.add(c)
+			lg.add(c, now)
 			held = append(held, c)
 			seq[c] = step
 		} else {
@@ -43,15 +46,22 @@ func TestLedgerAgainstModel(t *testing.T) {
 		require.Equal(t, len(held), lg.n)
 		require.Equal(t, top, lg.top)
 		self := rng.IntN(sources+1) - 1
-		v := lg.victim(self)
+		v := lg.victim(self, now)
 		if len(held) == 0 {
 			require.Nil(t, v)
 			continue
 		}
-		require.NotNil(t, v)
+		fairer := count[self] == 0 || count[self]+1 < top
+		if v == nil {
+			require.False(t, fairer, "a fairer move is never refused")
+			continue
+		}
 		require.Equal(t, top, count[v.slot], "victim's source holds the most")
 		if count[self] == top {
 			require.Equal(t, self, v.slot, "a newcomer whose source is at the top churns its own")
+		}
+		if !fairer {
+			require.GreaterOrEqual(t, now-v.since, preemptMinAge, "an unfair move takes only an old connection")
 		}
 		for _, c := range held {
 			if c.slot == v.slot {
@@ -126,7 +136,30 @@ func TestPreemptPicksTheBiggestHolder(t *testing.T) {
 		_, err = c.Read(make([]byte, 1))
 		require.NoError(t, err)
 		d1Client, d1 := accept("10.0.0.4")
-		d2Client, d2 := accept("10.0.0.5")
+		// Every source now holds one preemptable connection, 10.0.0.4 too:
+		// a second from it would not make the shares fairer, so only one
+		// of its own that has waited preemptMinAge may give way. None has:
+		// the newcomer is shed.
+		parked := make(chan net.Conn, 1)
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				close(parked)
+				return
+			}
+			parked <- c
+		}()
+		f := pipeFrom(inner, "10.0.0.4")
+		_, err = f.Read(make([]byte, 1))
+		require.Error(t, err, "the newcomer was closed")
+		require.NoError(t, f.Close())
+		synctest.Wait()
+		require.Equal(t, uint64(1), l.Stats().Rejected[FairShare])
+		// A newcomer from a source holding none always gets a slot: the
+		// oldest, a[2], gives way. The Accept parked above takes it.
+		d2Client := pipeFrom(inner, "10.0.0.5")
+		d2, ok := <-parked
+		require.True(t, ok)
 		require.Equal(t, uint64(3), l.Stats().Rejected[Preempted], "a[1] and a[2] preempted")
 		go func() { _, _ = d1Client.Write([]byte("x")); _, _ = d2Client.Write([]byte("x")) }()
 		_, err = d1.Read(make([]byte, 1))
@@ -149,11 +182,11 @@ func TestPreemptPicksTheBiggestHolder(t *testing.T) {
 			require.ErrorIs(t, err, errDeadline, "a serving connection is still open")
 		}
 		mu.Lock()
-		require.Equal(t, []Reason{Preempted, Preempted, Preempted, GlobalConns}, hooked)
+		require.Equal(t, []Reason{Preempted, Preempted, FairShare, Preempted, GlobalConns}, hooked)
 		mu.Unlock()
 		require.NoError(t, l.Close())
 		require.ErrorIs(t, <-errc, ErrClosed)
-		for _, s := range []net.Conn{b, c, d1, d2, aClient[0], aClient[1], aClient[2], bClient, cClient, d1Client, d2Client, e} {
+		for _, s := range []net.Conn{b, c, d1, d2, aClient[0], aClient[1], aClient[2], bClient, cClient, d1Client, d2Client, e, f} {
 			_ = s.Close()
 		}
 		st = l.Stats()
