@@ -5,7 +5,15 @@
 //	curl -s localhost:8080/accounts/alice
 //	curl -s -XPOST 'localhost:8080/transfer?from=alice&to=bob&amount=5'
 //	curl -s -XPOST 'localhost:8080/jobs?tenant=acme'
-//	curl -s localhost:8080/debug/garrison
+//	curl -s --http2-prior-knowledge localhost:8080/healthz
+//	curl -s localhost:6060/debug/garrison     # the admin listener
+//
+// The public port speaks HTTP/1.1 and HTTP/2 without TLS (h2c, as behind a
+// TLS-terminating proxy). The operator's endpoints (/debug/garrison, and
+// whatever else is registered on app.AdminMux) are served on a separate
+// listener, -admin-addr, bound to loopback by default: they are never
+// reachable through the public port. Every limit is a flag (-h lists them
+// with their defaults); a negative duration or rate turns that limit off.
 //
 // Without -upstream it starts a stand-in payment provider on another
 // loopback port that answers in 20 ms (-upstream-delay), so POST /charge
@@ -18,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -34,10 +43,8 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	upstream := flag.String("upstream", "", "payment provider base URL (default: a built-in stand-in on loopback)")
-	upstreamDelay := flag.Duration("upstream-delay", 20*time.Millisecond, "how long the built-in stand-in provider takes to answer")
-	grace := flag.Duration("grace", 10*time.Second, "how long shutdown waits for requests and jobs in flight")
+	var o options
+	o.bind(flag.CommandLine)
 	flag.Parse()
 
 	// SIGINT (Ctrl-C) and SIGTERM (what orchestrators send) both start a
@@ -48,29 +55,29 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx, *addr, *upstream, *upstreamDelay, *grace, nil); err != nil {
+	if err := run(ctx, o, nil); err != nil {
 		log.Fatal(err)
 	}
 }
 
-// run serves until ctx ends, then shuts down within grace. ready, if not
-// nil, is called with the listening address once the service accepts.
-func run(ctx context.Context, addr, upstream string, upstreamDelay, grace time.Duration, ready func(net.Addr)) error {
-	if upstream == "" {
-		provider, err := startProvider(upstreamDelay)
+// run serves until ctx ends, then shuts down within o.grace. ready, if not
+// nil, is called with the public and admin addresses (admin nil when
+// -admin-addr is empty) once both accept.
+func run(ctx context.Context, o options, ready func(public, admin net.Addr)) error {
+	if o.upstream == "" {
+		provider, err := startProvider(o.upstreamDelay)
 		if err != nil {
 			return err
 		}
 		defer provider.Close()
-		upstream = "http://" + provider.Addr
+		o.upstream = "http://" + provider.Addr
 	}
-
-	a, err := app.New(app.Config{
-		Upstream:   upstream,
-		Job:        work.Job{Size: 64 << 10, Rounds: 40, Wait: time.Second},
-		LockPause:  time.Millisecond,
-		CheckPause: 500 * time.Microsecond,
-	})
+	cfg := o.cfg
+	cfg.Upstream = o.upstream
+	cfg.Job = work.Job{Size: 64 << 10, Rounds: 40, Wait: time.Second}
+	cfg.LockPause = time.Millisecond
+	cfg.CheckPause = 500 * time.Microsecond
+	a, err := app.New(cfg)
 	if err != nil {
 		return err
 	}
@@ -78,22 +85,27 @@ func run(ctx context.Context, addr, upstream string, upstreamDelay, grace time.D
 	// service would rather log it and keep serving.
 	defer lockorder.SetHandler(a.RecordLockOrder)()
 
-	// The listener can only shed what the kernel lets through: say so
-	// at start-up if SYN cookies are off, the backlog is short or the
-	// file-descriptor limit is low.
-	for _, f := range limiter.Preflight() {
-		log.Printf("hardened-server: preflight: %v", f)
-	}
-
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return err
+		return errors.Join(err, a.Shutdown(ctx))
 	}
+	// a.Serve logs the limiter's preflight findings: what the kernel
+	// settings (SYN cookies, backlogs, file descriptors) leave open.
+	admin, err := startAdmin(o.adminAddr, a.AdminMux())
+	if err != nil {
+		_ = ln.Close()
+		return errors.Join(err, a.Shutdown(ctx))
+	}
+	defer admin.Close()
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ln) }()
-	log.Printf("hardened-server: listening on http://%s (upstream %s, lockorder checking %v)", ln.Addr(), upstream, lockorder.Enabled())
+	log.Printf("hardened-server: listening on http://%s (HTTP/2 cleartext %v, upstream %s, lockorder checking %v)",
+		ln.Addr(), !cfg.DisableHTTP2, o.upstream, lockorder.Enabled())
+	if admin.ln != nil {
+		log.Printf("hardened-server: admin endpoints on http://%s/debug/garrison", admin.ln.Addr())
+	}
 	if ready != nil {
-		ready(ln.Addr())
+		ready(ln.Addr(), admin.addr())
 	}
 
 	select {
@@ -101,11 +113,54 @@ func run(ctx context.Context, addr, upstream string, upstreamDelay, grace time.D
 		return err
 	case <-ctx.Done():
 	}
-	log.Printf("hardened-server: shutting down (grace %v)", grace)
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	log.Printf("hardened-server: shutting down (grace %v)", o.grace)
+	sctx, cancel := context.WithTimeout(context.Background(), o.grace)
 	defer cancel()
 	err = a.Shutdown(sctx)
 	return errors.Join(err, <-served)
+}
+
+// adminServer serves the operator's endpoints on their own listener. It is
+// plain HTTP/1.1 with the hardened timeouts; it has no connection limits
+// of its own because only loopback (or whatever -admin-addr names) can
+// reach it.
+type adminServer struct {
+	ln   net.Listener // nil: disabled
+	srv  *http.Server
+	done chan struct{}
+}
+
+func startAdmin(addr string, h http.Handler) (*adminServer, error) {
+	if addr == "" {
+		return &adminServer{}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener: %w", err)
+	}
+	s := &adminServer{ln: ln, srv: limiter.HardenServer(&http.Server{Handler: h}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+func (s *adminServer) addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops the admin endpoints at once: nothing there is worth waiting
+// for at shutdown.
+func (s *adminServer) Close() {
+	if s.ln == nil {
+		return
+	}
+	_ = s.srv.Close()
+	<-s.done
 }
 
 // provider is a stand-in for the payment provider.

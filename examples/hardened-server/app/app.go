@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -35,15 +34,64 @@ type Config struct {
 	// CheckPause is the fraud check a deposit makes before it is recorded.
 	CheckPause time.Duration
 
+	// The front door (frontdoor.go): the listener's limits and the
+	// http.Server's. A negative duration or rate turns that limit off.
+	// The defaults are the ones the siege's botnet, keep-alive and HTTP/2
+	// scenarios and the slowhttptest CI check measure.
+	//
 	// MaxConns caps open connections (default 512).
 	MaxConns int
-	// MaxConnsPerIP caps open connections per source address (default 32).
+	// Overflow is what happens at MaxConns: "preempt" (default: close a
+	// held connection that is not serving a request, from the source
+	// holding the most), "shed" (refuse the newcomer) or "backpressure"
+	// (leave it in the kernel's backlog).
+	Overflow string
+	// MaxConnsPerIP caps open connections per source address (default 64).
 	MaxConnsPerIP int
-	// FirstByteTimeout closes a connection that sends nothing (default 1 s).
+	// FirstByteTimeout closes a connection that sends nothing (default
+	// 5 s), shrinking to AdaptiveFloor of it as the listener fills
+	// (default 0.2; 1 or negative: fixed).
 	FirstByteTimeout time.Duration
-	// MinReadRate closes a connection that sends fewer bytes per second
-	// than this, measured over one second (default 256).
+	AdaptiveFloor    float64
+	// DeferAccept leaves a connection in the kernel until its first byte
+	// arrives, for up to this long (Linux TCP_DEFER_ACCEPT; default 2 s).
+	DeferAccept time.Duration
+	// MinReadRate closes a connection that, while a request head is being
+	// read, sends fewer bytes per second than this, measured over one
+	// second (default 256). Idle keep-alive connections are not judged:
+	// IdleTimeout governs them.
 	MinReadRate int
+	// MinWriteRate closes a connection that takes a response slower than
+	// this many bytes per second over MinWriteWindow (defaults 1024 and
+	// 10 s): a slow read. It replaces WriteTimeout for downloads.
+	MinWriteRate   int
+	MinWriteWindow time.Duration
+	// StreamRate and ResetRate bound, per connection, how fast requests
+	// (HTTP/2 streams) start and how fast they end cancelled by the
+	// client (HTTP/2 rapid reset); 0: the limiter's defaults.
+	StreamRate, ResetRate   float64
+	StreamBurst, ResetBurst int
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout are the
+	// http.Server's (defaults: limiter.HardenServer's; WriteTimeout none
+	// while MinWriteRate is on).
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// MaxHeaderBytes caps a request's header (default: HardenServer's).
+	MaxHeaderBytes int
+	// DisableHTTP2 serves HTTP/1.1 only. By default the public port also
+	// speaks HTTP/2 without TLS (h2c, prior knowledge), as a service
+	// behind a TLS-terminating proxy does.
+	DisableHTTP2 bool
+	// H2MaxStreams caps the concurrent streams of one HTTP/2 connection
+	// (default: HardenServer's).
+	H2MaxStreams int
+	// RejectLogEvery is how often the log gets one line per reason for the
+	// connections the listener refused, preempted or cut (default 10 s;
+	// negative: never). A flood costs thousands a second: one line each
+	// would turn it into a logging flood.
+	RejectLogEvery time.Duration
 
 	// RatePerIP and BurstPerIP limit requests per source address
 	// (defaults 200/s and 400).
@@ -76,6 +124,15 @@ type Config struct {
 	Logger *log.Logger
 }
 
+// Defaults returns a Config with every limit at its default, for a
+// command line to show them (business fields and Logger stay zero).
+func Defaults() Config {
+	var c Config
+	c.setDefaults()
+	c.Logger = nil
+	return c
+}
+
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -88,9 +145,21 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.MaxConns, 512)
-	def(&c.MaxConnsPerIP, 32)
-	defDur(&c.FirstByteTimeout, time.Second)
+	if c.Overflow == "" {
+		c.Overflow = "preempt"
+	}
+	def(&c.MaxConnsPerIP, 64)
+	defDur(&c.FirstByteTimeout, 5*time.Second)
+	if c.AdaptiveFloor == 0 {
+		c.AdaptiveFloor = 0.2
+	}
+	defDur(&c.DeferAccept, 2*time.Second)
 	def(&c.MinReadRate, 256)
+	def(&c.MinWriteRate, 1024)
+	defDur(&c.MinWriteWindow, 10*time.Second)
+	defDur(&c.RejectLogEvery, 10*time.Second)
+	// The http.Server's own limits stay zero here: HardenServer fills
+	// them, so the tutorial's values and the library's cannot drift.
 	if c.RatePerIP == 0 {
 		c.RatePerIP = 200
 	}
@@ -152,14 +221,7 @@ func New(cfg Config) (*App, error) {
 		_ = a.stopWorkers(context.Background())
 		return nil, err
 	}
-	// HardenServer fills ReadHeaderTimeout, ReadTimeout, WriteTimeout,
-	// IdleTimeout and MaxHeaderBytes, which are all unlimited in a zero
-	// http.Server: without them a client that sends headers one byte a
-	// minute holds its goroutine forever.
-	a.srv = limiter.HardenServer(&http.Server{
-		Handler:  a.Handler(),
-		ErrorLog: cfg.Logger,
-	})
+	a.srv = a.newServer()
 	return a, nil
 }
 
@@ -175,8 +237,9 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /audit", a.audit)
 	mux.HandleFunc("POST /jobs", a.startJob)
 	mux.HandleFunc("POST /charge", a.charge)
+	mux.HandleFunc("POST /upload", a.upload)
+	mux.HandleFunc("GET /download", a.download)
 	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Usage()) })
-	mux.HandleFunc("GET /debug/garrison", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Stats()) })
 
 	// Keys are RemoteAddr: this service is not behind a proxy. Behind one,
 	// add limiter.WithTrustedProxies with the proxy's prefixes, never read
@@ -190,33 +253,6 @@ func (a *App) Handler() http.Handler {
 		a.rateRejected.Add(1)
 	}))(h)
 	return h
-}
-
-// Serve accepts connections on ln until Shutdown. It wraps ln in a
-// limiter.Listener: a source address past its connection cap is closed at
-// once without delaying anyone else, and a connection that sends nothing
-// for FirstByteTimeout, or trickles slower than MinReadRate, is dropped.
-// Like http.Server.Serve it closes ln when it returns.
-func (a *App) Serve(ln net.Listener) error {
-	gl, err := limiter.NewListener(ln,
-		limiter.WithMaxConns(a.cfg.MaxConns),
-		limiter.WithMaxConnsPerIP(a.cfg.MaxConnsPerIP),
-		limiter.WithOverflow(limiter.Shed),
-		limiter.WithFirstByteTimeout(a.cfg.FirstByteTimeout),
-		limiter.WithMinReadRate(a.cfg.MinReadRate, time.Second),
-		limiter.WithMaxTrackedIPs(4096),
-	)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	a.mu.Lock()
-	a.ln = gl
-	a.mu.Unlock()
-	if err := a.srv.Serve(gl); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // Shutdown stops the service gracefully: it stops accepting, lets the

@@ -123,7 +123,9 @@ func TestHandlerErrors(t *testing.T) {
 // TestDepositsLoseNothing is the race scenario in miniature: concurrent
 // deposits with a fraud check in the middle all land in the counters.
 func TestDepositsLoseNothing(t *testing.T) {
-	a, _ := newApp(t, Config{CheckPause: 100 * time.Microsecond, BurstPerIP: 10000})
+	// A generous lock timeout: this test counts lost updates, and on a
+	// loaded machine under -race a 10 ms wait for carol's lock can run out.
+	a, _ := newApp(t, Config{CheckPause: 100 * time.Microsecond, BurstPerIP: 10000, LockTimeout: time.Second})
 	h := a.Handler()
 	const workers, each = 32, 20
 	var wg sync.WaitGroup
@@ -303,7 +305,7 @@ func TestRateLimitPerAddress(t *testing.T) {
 
 func TestDebugGarrison(t *testing.T) {
 	a, _ := newApp(t, Config{})
-	rec := do(a.Handler(), "GET", "/debug/garrison", "192.0.2.1")
+	rec := do(a.AdminMux(), "GET", "/debug/garrison", "192.0.2.1")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	var v map[string]json.RawMessage

@@ -1,7 +1,12 @@
 package app
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/garrison-go/garrison/changuard"
 
@@ -11,8 +16,28 @@ import (
 	"github.com/garrison-go/garrison/timeout"
 )
 
+// AdminMux returns the operator's endpoints, to be served on a listener of
+// their own bound to loopback (see main.go), never on the public port:
+// they show stacks, lock-order reports and every limit's counters, which
+// tell an attacker exactly how close a limit is.
+//
+//	GET /debug/garrison   Stats as JSON, every key in snake_case
+//	GET /healthz          "ok"
+//
+// Register further endpoints (a Prometheus /metrics, pprof) on the
+// returned mux.
+func (a *App) AdminMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /debug/garrison", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Stats()) })
+	return mux
+}
+
 // Stats is what GET /debug/garrison serves: the Stats of every garrison
 // primitive in the service, as plain values, ready for any metrics system.
+// It marshals to JSON with snake_case keys throughout, and the listener's
+// rejections by reason label ("ip-conns": 12, "preempted": 3), never as a
+// bare array.
 type Stats struct {
 	Listener  *limiter.ListenerStats `json:"listener,omitempty"` // nil until Serve
 	RateLimit RateLimitStats         `json:"rate_limit"`
@@ -105,3 +130,61 @@ func (a *App) RecordLockOrder(err *lockorder.OrderError) {
 
 // UpstreamTimeouts counts provider calls that ran out of time.
 func (a *App) UpstreamTimeouts() int64 { return a.upstream.timeouts.Load() }
+
+// MarshalJSON writes s with every key in snake_case: the garrison Stats
+// types carry no JSON tags (they are Go values first), and a dashboard
+// should not have to know which keys came from which package.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	type plain Stats // no MarshalJSON: no recursion
+	raw, err := json.Marshal(plain(s))
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(snakeKeys(v))
+}
+
+// snakeKeys renames every object key of v to snake_case, recursively.
+func snakeKeys(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[snake(k)] = snakeKeys(e)
+		}
+		return out
+	case []any:
+		for i := range v {
+			v[i] = snakeKeys(v[i])
+		}
+		return v
+	default:
+		return v
+	}
+}
+
+// snake turns a Go field name into snake_case: LossyEvictions ->
+// lossy_evictions, TrackedIPs -> tracked_ips, P99 -> p99. Keys already in
+// snake_case, and reason names such as "ip-conns", come back unchanged.
+func snake(k string) string {
+	rs := []rune(k)
+	var b strings.Builder
+	for i, r := range rs {
+		if unicode.IsUpper(r) && i > 0 {
+			prev := rs[i-1]
+			nextLower := i+1 < len(rs) && unicode.IsLower(rs[i+1])
+			// The plural s of an acronym (IPs) belongs to it.
+			plural := nextLower && rs[i+1] == 's' && (i+2 == len(rs) || unicode.IsUpper(rs[i+2]))
+			if unicode.IsLower(prev) || unicode.IsDigit(prev) || (unicode.IsUpper(prev) && nextLower && !plural) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}

@@ -1,11 +1,14 @@
 // Package app is a small ledger-and-jobs HTTP service wired the way
 // garrison recommends. Read it as a tutorial, top to bottom, file by file:
 //
-//   - app.go: the front door. limiter.Listener caps connections per source
-//     address and drops clients that send nothing or trickle bytes;
-//     limiter.HardenServer fills in the timeouts an http.Server lacks by
-//     default; the rate-limit and concurrency middleware refuse excess
-//     requests with 429 and 503 and a Retry-After, instead of queueing them.
+//   - frontdoor.go: the front door. limiter.Listener caps connections
+//     globally and per source address and drops clients that send nothing
+//     or trickle bytes; limiter.HardenServer fills in the timeouts and
+//     HTTP/2 limits an http.Server lacks by default. The public port speaks
+//     HTTP/1.1 and cleartext HTTP/2.
+//   - app.go: the configuration and the middleware: rate limit and
+//     concurrency cap refuse excess requests with 429 and 503 and a
+//     Retry-After, instead of queueing them.
 //   - jobs.go: background work goes through a spawn.Spawner with a per-tenant
 //     cap, never through a bare go statement, so a flood of requests cannot
 //     turn into a flood of goroutines.
@@ -16,7 +19,9 @@
 //   - upstream.go: the payment provider is called under timeout.Run, which
 //     names the operation in the error, and a timeout.Watchdog reports calls
 //     that stall anyway.
-//   - debug.go: every primitive's Stats on GET /debug/garrison.
+//   - bulk.go: uploads and downloads, what slow bodies and slow reads attack.
+//   - debug.go: every primitive's Stats on GET /debug/garrison, on the
+//     admin mux only.
 //
 // The service keeps one bug on purpose: audit takes the journal before the
 // account, the opposite of transfer. It is what the siege's deadlock
@@ -34,6 +39,12 @@
 //	GET  /audit?account=ID                 journal length and a balance
 //	POST /jobs?tenant=NAME                 starts a background job (202)
 //	POST /charge                           calls the payment provider
+//	POST /upload                           reads the body, answers its size
+//	GET  /download?size=N                  N zero bytes (default 1 MiB)
 //	GET  /usage                            billing counters
+//
+// The admin endpoints (AdminMux) are served on a separate listener bound
+// to loopback, never on the public port:
+//
 //	GET  /debug/garrison                   Stats of every garrison primitive
 package app

@@ -41,6 +41,9 @@ type Config struct {
 	LockPause time.Duration
 	// CheckPause is the fraud check made while a deposit is being recorded.
 	CheckPause time.Duration
+	// H2C also serves cleartext HTTP/2, with Go's default HTTP/2 settings,
+	// as the hardened twin does.
+	H2C bool
 }
 
 // Accounts lists the accounts both twins start with.
@@ -73,6 +76,13 @@ type account struct {
 type journal struct {
 	mu      mutex
 	entries []string
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // Usage is the per-service billing counter that deposits update.
@@ -126,6 +136,20 @@ func New(cfg Config) *Server {
 	mux.HandleFunc("GET /audit", s.audit)
 	mux.HandleFunc("POST /jobs", s.startJob)
 	mux.HandleFunc("POST /charge", s.charge)
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err == nil {
+			fmt.Fprintf(w, "%d\n", n)
+		}
+	})
+	mux.HandleFunc("GET /download", func(w http.ResponseWriter, r *http.Request) {
+		size, err := strconv.ParseInt(r.URL.Query().Get("size"), 10, 64)
+		if err != nil {
+			size = 1 << 20
+		}
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		io.CopyN(w, zeroReader{}, size)
+	})
 	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.usage.load()) })
 	// http.Server defaults: no timeouts at all, 1 MiB of headers. ErrorLog
 	// only counts accept errors instead of printing them, so the siege's
@@ -133,6 +157,12 @@ func New(cfg Config) *Server {
 	s.srv = &http.Server{
 		Handler:  s.track(mux),
 		ErrorLog: log.New(errCounter{&s.acceptErr}, "", 0),
+	}
+	if cfg.H2C {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		s.srv.Protocols = &p
 	}
 	return s
 }

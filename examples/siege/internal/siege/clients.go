@@ -194,13 +194,18 @@ type SlowStats struct {
 	ClosedByServer int64 `json:"closed_by_server"`
 	HeldAtEnd      int64 `json:"held_at_end"`
 	PeakHeld       int64 `json:"peak_held"`
+	// ServerHeldAtEnd is how many connections the server process had
+	// accepted and not closed when the attack ended (legit ones included):
+	// a connection the kernel still holds (TCP_DEFER_ACCEPT, the accept
+	// backlog) costs the process nothing.
+	ServerHeldAtEnd int64 `json:"server_held_at_end"`
 }
 
 // slowloris opens conns connections from srcs to addr at once (the burst),
 // half of them silent and half trickling a never-ending header a few bytes
 // at a time, and holds them until ctx ends. Like the real tool it redials
 // when the server drops it, after a pause, at most limit dials in total.
-func slowloris(ctx context.Context, addr string, srcs []netip.Addr, conns, limit int, trickle, redial time.Duration) *SlowStats {
+func slowloris(ctx context.Context, addr string, srcs []netip.Addr, conns, limit int, trickle, redial time.Duration, serverHeld func() int64) *SlowStats {
 	st := &SlowStats{}
 	var held atomic.Int64
 	var dials atomic.Int64
@@ -246,6 +251,7 @@ func slowloris(ctx context.Context, addr string, srcs []netip.Addr, conns, limit
 	<-ctx.Done()
 	// Counted before the goroutines close their connections.
 	st.HeldAtEnd = held.Load()
+	st.ServerHeldAtEnd = serverHeld()
 	wg.Wait()
 	return st
 }

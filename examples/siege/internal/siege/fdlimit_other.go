@@ -5,3 +5,5 @@ package siege
 func capFDs(int) (restore func(), note string) {
 	return func() {}, "file-descriptor limit unchanged: not supported on this platform"
 }
+
+func raiseFDs() {}

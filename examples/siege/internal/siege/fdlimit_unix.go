@@ -39,3 +39,14 @@ func openFDs() (int, error) {
 	}
 	return 0, fmt.Errorf("cannot count open file descriptors")
 }
+
+// raiseFDs lifts this process's soft file-descriptor limit to its hard
+// limit: the botnet child inherits the twins' lowered limit, which is
+// theirs to run out of, not the attacker's.
+func raiseFDs() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}

@@ -8,8 +8,8 @@ import (
 	"github.com/garrison-go/garrison/examples/hardened-server/app"
 )
 
-func (e *env) startHardened(ln net.Listener, upstreamURL string) (*target, error) {
-	a, err := app.New(app.Config{
+func (e *env) startHardened(ln net.Listener, upstreamURL string, tweak func(*app.Config)) (*target, error) {
+	cfg := app.Config{
 		Upstream:   upstreamURL,
 		Job:        e.job,
 		LockPause:  e.lockPause,
@@ -19,7 +19,11 @@ func (e *env) startHardened(ln net.Listener, upstreamURL string) (*target, error
 		// 1 s patience for a machine as loaded as a CI runner.
 		UpstreamTimeout: 100 * time.Millisecond,
 		Logger:          e.logger,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	a, err := app.New(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -29,6 +33,12 @@ func (e *env) startHardened(ln net.Listener, upstreamURL string) (*target, error
 		deposits: func() int64 { return a.Usage().Deposits },
 		stats:    func() any { return a.Stats() },
 		timeouts: a.UpstreamTimeouts,
+		openConns: func() int64 {
+			if st := a.Stats(); st.Listener != nil {
+				return st.Listener.Active
+			}
+			return 0
+		},
 		close: func(ctx context.Context) error {
 			err := a.Shutdown(ctx)
 			select {

@@ -29,12 +29,17 @@ import (
 
 // Options configures Run.
 type Options struct {
-	// Quick shortens every attack (about 10 s in all) for CI.
+	// Quick shortens every attack (about 40 s in all) for CI.
 	Quick bool
 	// Scenario restricts the run to one scenario (see Names); "" runs all.
 	Scenario string
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
+
+	// only, if not nil, selects scenarios by name (tests).
+	only func(name string) bool
+	// tweak, if not nil, adjusts the plan (tests shorten attacks).
+	tweak func(*plan)
 }
 
 // Result is everything one run measured.
@@ -94,6 +99,12 @@ type Figure struct {
 	Ideal    float64 `json:"ideal,omitempty"`
 	TieOK    bool    `json:"-"`
 	Required bool    `json:"-"`
+	// Bound, when HasBound, is what the hardened twin must reach whatever
+	// the naive twin did: at least Bound when Better is "higher", at most
+	// when "lower". A figure within its bound holds even when the naive
+	// twin did as well.
+	Bound    float64 `json:"bound,omitempty"`
+	HasBound bool    `json:"has_bound,omitempty"`
 	Verdict  string  `json:"verdict"`
 	OK       bool    `json:"ok"`
 }
@@ -105,8 +116,18 @@ func (f *Figure) judge() {
 		f.Verdict, f.OK = "not measured", false
 	case f.Required && f.Hardened != f.Ideal:
 		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be %s", num(f.Ideal)), false
+	case f.HasBound && f.Better == "higher" && f.Hardened < f.Bound:
+		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be ≥ %s", num(f.Bound)), false
+	case f.HasBound && f.Better == "lower" && f.Hardened > f.Bound:
+		f.Verdict, f.OK = fmt.Sprintf("FAIL: hardened must be ≤ %s", num(f.Bound)), false
 	case hb:
 		f.Verdict, f.OK = "better", true
+	case f.HasBound:
+		op := "≥"
+		if f.Better == "lower" {
+			op = "≤"
+		}
+		f.Verdict, f.OK = fmt.Sprintf("within bound (%s %s)", op, num(f.Bound)), true
 	case f.TieOK && f.Naive == f.Ideal && f.Hardened == f.Ideal:
 		f.Verdict, f.OK = "equal (both ideal)", true
 	default:
@@ -142,9 +163,14 @@ type plan struct {
 	deposits     int           // deposits sent by 64 concurrent workers in the race
 	chargeRate   int           // charges per second against the stuck upstream
 	fdBudget     int           // file descriptors above the current use
+	botnetCap    int           // the hardened twin's MaxConns in the botnet scenarios
+	botnetPhase  time.Duration // each of the botnet's two phases, per twin
+	kaPhase      time.Duration // the keep-alive scenario's attack
+	h2Streams    int           // rapid-reset streams at most, per twin
+	h2Phase      time.Duration // the rapid-reset attack, per twin
 }
 
-func newPlan(quick bool) plan {
+func newPlan(quick bool, tweak func(*plan)) plan {
 	p := plan{
 		attack:       2500 * time.Millisecond,
 		legitEvery:   20 * time.Millisecond,
@@ -155,11 +181,28 @@ func newPlan(quick bool) plan {
 		deposits:     1500,
 		chargeRate:   150,
 		fdBudget:     900,
+		botnetCap:    botnetCap,
+		botnetPhase:  4 * time.Second,
+		kaPhase:      5 * time.Second,
+		h2Streams:    2000000,
+		h2Phase:      3 * time.Second,
+	}
+	if raceEnabled {
+		// The race detector allows 8,128 live goroutines; the naive twin
+		// spends one per attacker connection and the attacker one more.
+		p.botnetCap = 24
 	}
 	if quick {
+		p.botnetPhase = 2500 * time.Millisecond
+		p.kaPhase = 3500 * time.Millisecond
+		p.h2Streams = 1000000
+		p.h2Phase = 2 * time.Second
 		p.attack = 600 * time.Millisecond
 		p.spawnRate = 600
 		p.deposits = 400
+	}
+	if tweak != nil {
+		tweak(&p)
 	}
 	return p
 }
@@ -189,7 +232,7 @@ type env struct {
 func newEnv(opts Options) *env {
 	e := &env{
 		opts: opts,
-		p:    newPlan(opts.Quick),
+		p:    newPlan(opts.Quick, opts.tweak),
 		// A job holds 64 KiB, hashes it 40 times (about 2 ms of CPU on a
 		// 2-core Xeon) and waits a second for a downstream system.
 		job:        work.Job{Size: 64 << 10, Rounds: 40, Wait: time.Second},
@@ -250,7 +293,7 @@ func closeAll(cs []*client) {
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	var selected []scenario
 	for _, s := range scenarios() {
-		if opts.Scenario == "" || opts.Scenario == s.Name {
+		if (opts.Scenario == "" || opts.Scenario == s.Name) && (opts.only == nil || opts.only(s.Name)) {
 			selected = append(selected, s)
 		}
 	}
@@ -269,6 +312,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 
+	if la, ok := loadAverage(); ok && la > float64(runtime.NumCPU()) {
+		e.notes = append(e.notes, fmt.Sprintf("load average %.1f on %d CPUs when the siege started: other processes compete with both twins, so latencies are noisy; compare the twins within this run", la, runtime.NumCPU()))
+	}
 	start := time.Now()
 	res := &Result{
 		Machine:    cpuModel(),
@@ -328,4 +374,17 @@ func cpuModel() string {
 		}
 	}
 	return runtime.GOARCH
+}
+
+// loadAverage returns the 1-minute load average where /proc has it.
+func loadAverage() (float64, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	var la float64
+	if _, err := fmt.Sscan(string(b), &la); err != nil {
+		return 0, false
+	}
+	return la, true
 }

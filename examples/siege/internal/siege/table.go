@@ -33,8 +33,10 @@ func WriteTable(w io.Writer, r *Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nlegit = one request from 127.0.0.1 every 20 ms during the attack; an unanswered one counts as the 1 s a user waited.")
-	fmt.Fprintln(w, "peaks = whole process above its level before the twin started (the attacker's fixed share is the same for both twins).")
+	fmt.Fprintln(w)
+	for _, l := range rowLegend {
+		fmt.Fprintln(w, l)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -62,6 +64,19 @@ func WriteTable(w io.Writer, r *Result) error {
 	}
 	_, err := fmt.Fprintf(w, "FAIL: %d hardened figure(s) did not beat the naive twin:\n  %s\n", len(failed), strings.Join(failed, "\n  "))
 	return err
+}
+
+// rowLegend defines the words the table's rows use.
+var rowLegend = []string{
+	"legit      = a legitimate user's requests during the attack: one every 20 ms from 127.0.0.1, each on a new connection,",
+	"             unless the scenario's notes say otherwise (keepalive-idle: kept-alive clients at 1 req/s; http2: one HTTP/2 connection).",
+	"success    = share of legit requests answered 2xx within the user's 1 s patience.",
+	"answered   = share of legit requests that got any HTTP answer within 1 s (a 503 counts: the user was told, not left hanging).",
+	"p50, p99   = legit latency; a request with no answer counts as the full 1 s the user waited.",
+	"peaks      = whole process above its level before the twin started (the attacker's fixed share is the same for both twins).",
+	"fds ample  = botnet phase with file descriptors to spare: both twins can hold every connection; the hardened one must still serve ≥ 99 % within 100 ms.",
+	"fds capped = botnet phase with the process's RLIMIT_NOFILE lowered to leave 900 descriptors, the position of a server near its limit.",
+	"reconnects = connections a kept-alive legit client had to reopen because the server closed the one it meant to reuse.",
 }
 
 func value(f Figure, v float64) string {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package siege
+
+const raceEnabled = false
