@@ -22,14 +22,15 @@ import (
 // tell an attacker exactly how close a limit is.
 //
 //	GET /debug/garrison   Stats as JSON, every key in snake_case
+//	GET /metrics          the same figures in the Prometheus text format
 //	GET /healthz          "ok"
 //
-// Register further endpoints (a Prometheus /metrics, pprof) on the
-// returned mux.
+// Register further endpoints (pprof, say) on the returned mux.
 func (a *App) AdminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /debug/garrison", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Stats()) })
+	mux.HandleFunc("GET /metrics", a.ServeMetrics)
 	return mux
 }
 
