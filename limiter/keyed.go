@@ -393,12 +393,12 @@ func (k *Keyed) Stats() KeyedStats {
 	st := KeyedStats{Capacity: k.table.capacity(), Eviction: k.policy}
 	for i := range k.table.shards {
 		s := &k.table.shards[i]
-		s.mu.Lock()
-		st.Tracked += s.used
-		st.Evictions += s.evicts
-		st.LossyEvictions += s.lossy
-		st.SketchDenials += s.sketchDenials
-		s.mu.Unlock()
+		// No lock: each counter is exact; the sums may straddle an insert
+		// in progress, as any snapshot of a live table does.
+		st.Tracked += int(s.used.Load())
+		st.Evictions += s.evicts.Load()
+		st.LossyEvictions += s.lossy.Load()
+		st.SketchDenials += s.sketchDenials.Load()
 	}
 	return st
 }

@@ -40,15 +40,19 @@ type slot struct {
 }
 
 type shard struct {
-	mu     sync.Mutex // serialises inserts and evictions, not updates
-	slots  []slot
-	mask   uint64
-	used   int // slots with a tag, under mu
-	evicts uint64
-	lossy  uint64
+	mu    sync.Mutex // serialises inserts and evictions, not updates
+	slots []slot
+	mask  uint64
+	// The counters change under mu (on inserts and evictions, not on
+	// updates) but are atomic so that Stats reads them without taking 64
+	// locks: an uncontended atomic add under a held lock costs next to
+	// nothing more than a plain one.
+	used   atomic.Int64 // slots with a tag
+	evicts atomic.Uint64
+	lossy  atomic.Uint64
 	// sketchDenials counts requests of untracked keys denied on the
-	// sketch's estimate (EvictStrict), under mu.
-	sketchDenials uint64
+	// sketch's estimate (EvictStrict).
+	sketchDenials atomic.Uint64
 	rng           uint64   // xorshift state for EvictLossy's victim choice, under mu
 	_             [64]byte // keep neighbouring shards' mutexes off one cache line
 }
@@ -219,7 +223,7 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 		newTat, allowed := g.admitCost(start, now, cost)
 		if !allowed {
 			if start > now {
-				s.sketchDenials++
+				s.sketchDenials.Add(1)
 			}
 			return start, false
 		}
@@ -230,11 +234,11 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 			continue
 		}
 		if old := victim.tag.Load(); old == 0 {
-			s.used++
+			s.used.Add(1)
 		} else {
-			s.evicts++
+			s.evicts.Add(1)
 			if lossy {
-				s.lossy++
+				s.lossy.Add(1)
 				// The victim's final TAT is victimTat: the CAS above proved
 				// no update landed after it was read, and none can land now
 				// that tat is busy. Folding it before its tag changes (and
@@ -326,11 +330,11 @@ func (t *table) reset(h uint64, now int64) {
 			continue
 		}
 		if old := victim.tag.Load(); old == 0 {
-			s.used++
+			s.used.Add(1)
 		} else {
-			s.evicts++
+			s.evicts.Add(1)
 			if lossy {
-				s.lossy++
+				s.lossy.Add(1)
 				t.sketch.fold(old, victimTat)
 			}
 		}
