@@ -113,6 +113,13 @@ func ObserveAdaptive(meter metric.Meter, name string, a Source[limiter.AdaptiveS
 	return observe.Register(meter, name, a, obs.Adaptive)
 }
 
+// ObserveMiddleware observes a limiter.MiddlewareCounter: requests by
+// outcome (allowed, rejected, dry-run rejected, exempt) and limiter errors.
+// It returns an error for a nil meter, an empty name or a nil m.
+func ObserveMiddleware(meter metric.Meter, name string, m Source[limiter.MiddlewareStats]) (metric.Registration, error) {
+	return observe.Register(meter, name, m, obs.Middleware)
+}
+
 // ObserveReadiness observes a limiter.Readiness: ready, transitions by the state entered, and agent-check answers. It returns an error for a nil
 // meter, an empty name or a nil r.
 func ObserveReadiness(meter metric.Meter, name string, r Source[limiter.ReadinessStats]) (metric.Registration, error) {

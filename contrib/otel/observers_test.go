@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -135,6 +137,10 @@ func TestObserveEveryPrimitive(t *testing.T) {
 	rd, err := limiter.NewReadiness([]limiter.LoadProbe{{Name: "queue", Load: func() float64 { return 0 }}})
 	require.NoError(t, err)
 	add(garrisonotel.ObserveReadiness(meter, "svc", rd))
+	var mc limiter.MiddlewareCounter
+	h := limiter.ConcurrencyMiddleware(1, limiter.WithCounter(&mc))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	add(garrisonotel.ObserveMiddleware(meter, "api", &mc))
 
 	got := collect(t, reader)
 	assert.Equal(t, point{1, true}, got["garrison.spawn.task_outcomes name=jobs,outcome=succeeded"])

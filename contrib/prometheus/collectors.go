@@ -113,6 +113,13 @@ func NewAdaptiveCollector(name string, a Source[limiter.AdaptiveStats]) (prometh
 	return collect.New(name, a, obs.Adaptive)
 }
 
+// NewMiddlewareCollector exports a limiter.MiddlewareCounter: requests by
+// outcome (allowed, rejected, dry-run rejected, exempt) and limiter errors.
+// It returns an error for an empty name or a nil m.
+func NewMiddlewareCollector(name string, m Source[limiter.MiddlewareStats]) (prometheus.Collector, error) {
+	return collect.New(name, m, obs.Middleware)
+}
+
 // NewReadinessCollector exports a limiter.Readiness: ready, transitions by the state entered, and agent-check answers. It returns an error for an
 // empty name or a nil r.
 func NewReadinessCollector(name string, r Source[limiter.ReadinessStats]) (prometheus.Collector, error) {

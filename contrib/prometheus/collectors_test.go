@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +97,10 @@ func primitives(t *testing.T) []prometheus.Collector {
 	rd, err := limiter.NewReadiness([]limiter.LoadProbe{{Name: "queue", Load: func() float64 { return 0 }}})
 	require.NoError(t, err)
 	add(garrisonprom.NewReadinessCollector("svc", rd))
+	var mc limiter.MiddlewareCounter
+	h := limiter.ConcurrencyMiddleware(1, limiter.WithCounter(&mc))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	add(garrisonprom.NewMiddlewareCollector("api", &mc))
 	return cs
 }
 
@@ -133,6 +139,12 @@ garrison_detacher_calls_total{name="legacy",outcome="canceled"} 0
 garrison_detacher_calls_total{name="legacy",outcome="completed"} 1
 garrison_detacher_calls_total{name="legacy",outcome="rejected"} 0
 garrison_detacher_calls_total{name="legacy",outcome="timed_out"} 0
+# HELP garrison_middleware_requests_total Requests seen by the middleware, by outcome.
+# TYPE garrison_middleware_requests_total counter
+garrison_middleware_requests_total{name="api",outcome="allowed"} 1
+garrison_middleware_requests_total{name="api",outcome="dry_run_rejected"} 0
+garrison_middleware_requests_total{name="api",outcome="exempt"} 0
+garrison_middleware_requests_total{name="api",outcome="rejected"} 0
 # HELP garrison_coalescer_calls_total Calls of Do by outcome: started an execution, joined one in flight, or rejected.
 # TYPE garrison_coalescer_calls_total counter
 garrison_coalescer_calls_total{name="lookups",outcome="executed"} 1
@@ -145,7 +157,7 @@ garrison_keyed_tracked_keys{name="per-ip"} 1
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"garrison_spawn_task_outcomes_total", "garrison_chan_values_offered_total",
 		"garrison_owner_jobs_total", "garrison_detacher_calls_total", "garrison_keyed_tracked_keys",
-		"garrison_coalescer_calls_total"))
+		"garrison_coalescer_calls_total", "garrison_middleware_requests_total"))
 	for _, name := range []string{"garrison_adaptive_limit", "garrison_readiness_ready"} {
 		n, err := testutil.GatherAndCount(reg, name)
 		require.NoError(t, err)

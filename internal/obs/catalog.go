@@ -17,11 +17,21 @@ var Spawner = []Metric[spawn.Stats]{
 	counter("spawn", "tasks_started", "Tasks that began to run.",
 		func(s spawn.Stats) uint64 { return uint64(s.Started) }),
 	labeled("spawn", "task_outcomes", "Tasks by the one state they ended in.", "outcome",
-		[]string{"succeeded", "failed", "panicked", "rejected", "canceled", "timed_out"},
+		[]string{"succeeded", "failed", "panicked", "rejected", "canceled", "timed_out", "shed"},
 		func(s spawn.Stats) []uint64 {
 			return []uint64{uint64(s.Succeeded), uint64(s.Failed), uint64(s.Panicked),
-				uint64(s.Rejected), uint64(s.Canceled), uint64(s.TimedOut)}
+				uint64(s.Rejected), uint64(s.Canceled), uint64(s.TimedOut), uint64(s.Shed)}
 		}),
+	labeled("spawn", "tasks_refused_by_criticality", "Tasks refused at a criticality's share of capacity (counted in rejected too).", "criticality",
+		[]string{"sheddable", "normal", "critical"},
+		func(s spawn.Stats) []uint64 {
+			return []uint64{uint64(s.RejectedSheddable), uint64(s.RejectedNormal), uint64(s.RejectedCritical)}
+		}),
+	gauge("spawn", "queue_lifo", "1 while queue-time shedding serves the queue newest first.", func(s spawn.Stats) float64 { return b2f(s.LIFO) }),
+	counter("spawn", "queue_lifo_switches", "Times the queue switched to newest first.", func(s spawn.Stats) uint64 { return uint64(s.LIFOSwitches) }),
+	gauge("spawn", "adaptive_limit", "The adaptive limit on running tasks (0 without WithAdaptiveLimit).", func(s spawn.Stats) float64 { return float64(s.Adaptive.Limit) }),
+	gauge("spawn", "adaptive_baseline_seconds", "The learned no-load run time of a task.", func(s spawn.Stats) float64 { return s.Adaptive.Baseline.Seconds() }),
+	gauge("spawn", "adaptive_latency_seconds", "The latest window's average run time.", func(s spawn.Stats) float64 { return s.Adaptive.Latency.Seconds() }),
 	gauge("spawn", "tasks_running", "Tasks running now.", func(s spawn.Stats) float64 { return float64(s.Running) }),
 	gauge("spawn", "tasks_queued", "Admitted tasks not yet started.", func(s spawn.Stats) float64 { return float64(s.Queued) }),
 	gauge("spawn", "callers_waiting", "Callers parked in Go, GoKey or Submit.", func(s spawn.Stats) float64 { return float64(s.Waiting) }),
@@ -120,6 +130,18 @@ var Readiness = []Metric[limiter.ReadinessStats]{
 		[]string{"unready", "ready"}, func(s limiter.ReadinessStats) []uint64 { return []uint64{s.BecameUnready, s.BecameReady} }),
 	counter("readiness", "agent_answers", "Agent-check lines sent to the load balancer.",
 		func(s limiter.ReadinessStats) uint64 { return s.AgentAnswers }),
+}
+
+// Middleware is the catalog for limiter.MiddlewareStats (a
+// MiddlewareCounter given to the rate-limit or concurrency middlewares).
+var Middleware = []Metric[limiter.MiddlewareStats]{
+	labeled("middleware", "requests", "Requests seen by the middleware, by outcome.", "outcome",
+		[]string{"allowed", "rejected", "dry_run_rejected", "exempt"},
+		func(s limiter.MiddlewareStats) []uint64 {
+			return []uint64{s.Allowed, s.Rejected, s.DryRunRejected, s.Exempt}
+		}),
+	counter("middleware", "limiter_errors", "Decisions that came with a limiter error (counted in requests too).",
+		func(s limiter.MiddlewareStats) uint64 { return s.Errors }),
 }
 
 // Keyed is the catalog for limiter.KeyedStats.
