@@ -120,6 +120,7 @@ garrison_spawn_task_outcomes_total{name="jobs",outcome="canceled"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="failed"} 1
 garrison_spawn_task_outcomes_total{name="jobs",outcome="panicked"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="rejected"} 0
+garrison_spawn_task_outcomes_total{name="jobs",outcome="shed"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="succeeded"} 1
 garrison_spawn_task_outcomes_total{name="jobs",outcome="timed_out"} 0
 # HELP garrison_chan_values_offered_total Values passed to Send or TrySend, by outcome: sent, or handed back.
