@@ -46,6 +46,7 @@ garrison_spawn_task_outcomes_total{name="jobs",outcome="canceled"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="failed"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="panicked"} 1
 garrison_spawn_task_outcomes_total{name="jobs",outcome="rejected"} 0
+garrison_spawn_task_outcomes_total{name="jobs",outcome="shed"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="succeeded"} 0
 garrison_spawn_task_outcomes_total{name="jobs",outcome="timed_out"} 0
 `), "garrison_spawn_task_outcomes_total")
