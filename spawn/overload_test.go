@@ -68,6 +68,7 @@ func TestOverloadGuardGoroutines(t *testing.T) {
 		time.Sleep(time.Second)
 		require.NoError(t, s.TryGo(nop))
 		require.NoError(t, s.Wait(context.Background()))
+		assertAccounted(t, s)
 
 		mu.Lock()
 		defer mu.Unlock()
@@ -75,7 +76,6 @@ func TestOverloadGuardGoroutines(t *testing.T) {
 		require.True(t, events[0].Overloaded)
 		require.Greater(t, events[0].Goroutines, limit)
 		require.False(t, events[1].Overloaded)
-		assertAccounted(t, s)
 	})
 }
 
