@@ -39,6 +39,7 @@ type conn struct {
 	inLedger     bool
 	lprev, lnext *conn
 	since        int64 // monotonicNow when it entered the ledger
+	tier         uint8 // tierFresh or tierIdle while inLedger
 
 	// Per-connection request and reset rates (HTTP, see streamguard.go):
 	// GCRA theoretical arrival times, in monotonicNow nanoseconds.
@@ -51,9 +52,10 @@ type connState uint32
 
 const (
 	// stNew: accepted, no complete request yet (HTTP), or no byte yet
-	// (other protocols). Preemptable.
+	// (other protocols). Preemptable, in the fresh tier (preempt.go).
 	stNew connState = iota
-	// stIdle: an HTTP keep-alive connection between requests. Preemptable.
+	// stIdle: an HTTP keep-alive connection between requests. Preemptable,
+	// in the idle tier: only once the fresh tier is empty.
 	stIdle
 	// stActive: serving a request, or a non-HTTP connection that has
 	// spoken, or hijacked. Never preempted.

@@ -97,5 +97,6 @@ func TestPreemptStress(t *testing.T) {
 	require.Equal(t, st.Accepted, st.Closed+st.Rejected[Preempted])
 	require.Positive(t, st.Rejected[Preempted])
 	require.Zero(t, l.lg.n, "the ledger is empty")
-	require.Zero(t, l.lg.top)
+	require.Zero(t, l.lg.tier[tierFresh].top)
+	require.Zero(t, l.lg.tier[tierIdle].top)
 }

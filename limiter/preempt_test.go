@@ -1,8 +1,11 @@
 package limiter
 
 import (
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"testing"
@@ -12,39 +15,80 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestLedgerAgainstModel drives the ledger with random adds and removes and
-// checks every victim against a brute-force model: from a source holding
-// the most preemptable connections (the newcomer's own on a tie), the
-// oldest of that source; and, when the newcomer's source holds some and
-// the move would not make the shares fairer, only a connection preemptable
-// for preemptMinAge.
+// TestLedgerAgainstModel drives the ledger with random adds, removes and
+// moves between the fresh and idle tiers, and checks every victim against
+// a brute-force model: from the fresh tier while it holds any connection,
+// else from the idle tier; within it, from a source holding the most of
+// that tier's connections (the newcomer's own on a tie), the oldest of
+// that source; and, when the newcomer's source holds some and the move
+// would not make the shares fairer, only a connection preemptable for
+// preemptMinAge.
 func TestLedgerAgainstModel(t *testing.T) {
 	const sources, maxConns = 12, 64
 	rng := rand.New(rand.NewPCG(1, 2))
 	lg := newLedger(sources, maxConns)
-	var held []*conn // in the order they entered the ledger
+	var held []*conn // in the order they entered the ledger (or their tier)
 	seq := map[*conn]int{}
-	for step := range 20_000 {
+	idle := func(c *conn) bool { return connState(c.state.Load()) == stIdle }
+	tiersSeen := [2]int{}
+	for step := range 40_000 {
 		now := int64(step) * preemptMinAge / 8 // eight steps per minimum age
-		if len(held) < maxConns && (len(held) == 0 || rng.IntN(2) == 0) {
+		switch op := rng.IntN(3); {
+		case len(held) < maxConns && (len(held) == 0 || op == 0):
 			c := &conn{slot: rng.IntN(sources+1) - 1} // -1: an untracked source
+			if rng.IntN(2) == 0 {
+				c.state.Store(uint32(stIdle))
+			}
 			lg.add(c, now)
 			held = append(held, c)
 			seq[c] = step
-		} else {
+		case op == 1:
+			// A move between tiers, as setState does: new or idle to
+			// idle (served a request) or back to new.
+			i := rng.IntN(len(held))
+			c := held[i]
+			lg.remove(c)
+			c.state.Store(uint32([]connState{stNew, stIdle}[rng.IntN(2)]))
+			lg.add(c, now)
+			held = append(append(held[:i:i], held[i+1:]...), c)
+			seq[c] = step
+		default:
 			i := rng.IntN(len(held))
 			lg.remove(held[i])
 			lg.remove(held[i]) // a second remove is a no-op
 			held = append(held[:i], held[i+1:]...)
 		}
+		var fresh, kept []*conn
+		for _, c := range held {
+			if idle(c) {
+				kept = append(kept, c)
+			} else {
+				fresh = append(fresh, c)
+			}
+		}
+		require.Equal(t, len(held), lg.n)
+		require.Equal(t, len(fresh), lg.tier[tierFresh].n)
+		require.Equal(t, len(kept), lg.tier[tierIdle].n)
+		// The tier a victim must come from, and its counts per source.
+		pool := fresh
+		if len(fresh) == 0 {
+			pool = kept
+		}
+		for ti, cs := range [][]*conn{fresh, kept} {
+			top := 0
+			count := map[int]int{}
+			for _, c := range cs {
+				count[c.slot]++
+				top = max(top, count[c.slot])
+			}
+			require.Equal(t, top, lg.tier[ti].top)
+		}
 		count := map[int]int{}
 		top := 0
-		for _, c := range held {
+		for _, c := range pool {
 			count[c.slot]++
 			top = max(top, count[c.slot])
 		}
-		require.Equal(t, len(held), lg.n)
-		require.Equal(t, top, lg.top)
 		self := rng.IntN(sources+1) - 1
 		v := lg.victim(self, now)
 		if len(held) == 0 {
@@ -56,19 +100,23 @@ func TestLedgerAgainstModel(t *testing.T) {
 			require.False(t, fairer, "a fairer move is never refused")
 			continue
 		}
-		require.Equal(t, top, count[v.slot], "victim's source holds the most")
+		require.Equal(t, len(fresh) == 0, idle(v), "an idle keep-alive only when no fresh connection is left")
+		tiersSeen[v.tier]++
+		require.Equal(t, top, count[v.slot], "victim's source holds the most of its tier")
 		if count[self] == top {
 			require.Equal(t, self, v.slot, "a newcomer whose source is at the top churns its own")
 		}
 		if !fairer {
 			require.GreaterOrEqual(t, now-v.since, preemptMinAge, "an unfair move takes only an old connection")
 		}
-		for _, c := range held {
+		for _, c := range pool {
 			if c.slot == v.slot {
-				require.LessOrEqual(t, seq[v], seq[c], "victim is its source's oldest")
+				require.LessOrEqual(t, seq[v], seq[c], "victim is its source's oldest in its tier")
 			}
 		}
 	}
+	require.NotZero(t, tiersSeen[tierFresh], "the run chose fresh victims")
+	require.NotZero(t, tiersSeen[tierIdle], "the run chose idle victims")
 }
 
 // srcConn is one end of a net.Pipe that claims a TCP remote address, so
@@ -192,5 +240,96 @@ func TestPreemptPicksTheBiggestHolder(t *testing.T) {
 		st = l.Stats()
 		require.Equal(t, st.Incoming, uint64(st.Active)+st.Closed+st.Rejected.Total())
 		require.Equal(t, int64(0), st.Active)
+	})
+}
+
+// TestPreemptFreshBeforeKeepAlive reproduces the keep-alive bug: ten
+// browsers behind one NAT address hold ten idle keep-alive connections
+// that have served a request, twenty sources hold one never-used
+// connection each, and the cap is reached. Every newcomer preempts a
+// never-used connection, though the NAT address holds the most, until
+// none is left; only then does an idle keep-alive, the oldest, give way.
+func TestPreemptFreshBeforeKeepAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const nat, fresh = 10, 20
+		inner := newChanListener()
+		var mu sync.Mutex
+		var hooked []netip.Addr
+		l, err := NewListener(inner, WithMaxConns(nat+fresh), WithOverflow(Preempt),
+			WithOnRejectConn(func(a netip.Addr, r Reason) {
+				if r == Preempted {
+					mu.Lock()
+					hooked = append(hooked, a)
+					mu.Unlock()
+				}
+			}))
+		require.NoError(t, err)
+		defer l.Close()
+		var clients []net.Conn
+		accept := func(src string) net.Conn {
+			clients = append(clients, pipeFrom(inner, src))
+			c, err := l.Accept()
+			require.NoError(t, err)
+			return c
+		}
+		// serve walks c through a request as http.Server reports it.
+		serve := func(c net.Conn, idle bool) {
+			l.ConnState(c, http.StateNew)
+			l.ConnState(c, http.StateActive)
+			if idle {
+				l.ConnState(c, http.StateIdle)
+			}
+		}
+		open := func(c net.Conn) bool {
+			if err := c.SetReadDeadline(time.Now()); err != nil {
+				return false // closed
+			}
+			_, err := c.Read(make([]byte, 1))
+			return errors.Is(err, errDeadline)
+		}
+		var kept, never []net.Conn
+		for range nat {
+			c := accept("10.0.0.1")
+			serve(c, true)
+			kept = append(kept, c)
+		}
+		for i := range fresh {
+			never = append(never, accept(fmt.Sprintf("10.1.0.%d", i+1)))
+		}
+		st := l.Stats()
+		require.Equal(t, int64(nat+fresh), st.Active)
+		require.Equal(t, nat+fresh, st.Preemptable)
+
+		// Each newcomer takes a never-used connection's slot (the oldest),
+		// then serves, so the never-used ones run out one by one.
+		for i := range fresh {
+			c := accept(fmt.Sprintf("10.2.0.%d", i+1))
+			require.Equal(t, uint64(i+1), l.Stats().Rejected[Preempted])
+			mu.Lock()
+			require.Equal(t, netip.MustParseAddr(fmt.Sprintf("10.1.0.%d", i+1)), hooked[i], "the oldest never-used connection goes")
+			mu.Unlock()
+			for _, k := range kept {
+				require.True(t, open(k), "an idle keep-alive survives while a never-used connection is held")
+			}
+			serve(c, false)
+		}
+		for _, n := range never {
+			require.False(t, open(n), "every never-used connection was preempted")
+		}
+		require.Equal(t, nat, l.Stats().Preemptable)
+
+		// No never-used connection is left: the oldest idle keep-alive goes.
+		accept("10.3.0.1")
+		require.Equal(t, uint64(fresh+1), l.Stats().Rejected[Preempted])
+		require.False(t, open(kept[0]), "the oldest idle keep-alive gave way")
+		for _, k := range kept[1:] {
+			require.True(t, open(k))
+		}
+		require.NoError(t, l.Close())
+		for _, c := range clients {
+			_ = c.Close()
+		}
+		st = l.Stats()
+		require.Equal(t, st.Incoming, uint64(st.Active)+st.Closed+st.Rejected.Total())
 	})
 }
