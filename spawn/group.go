@@ -39,7 +39,9 @@ type Group struct {
 	initErr   error       // nil ctx or spawner: every call fails with it
 
 	pending atomic.Int64 // tasks admitted and not yet ended
-	quiet   notifier     // broadcasts when pending reaches zero or a task is queued (nested)
+
+	admitted, rejected, failed atomic.Int64 // for Stats
+	quiet                      notifier     // broadcasts when pending reaches zero or a task is queued (nested)
 
 	mu     sync.Mutex
 	err    error        // the first error
@@ -144,8 +146,10 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 		err := g.s.admit(g.ctx, &j, "", false, wait)
 		if err != nil {
 			g.taskDone()
+			g.rejected.Add(1)
 			return g.s.reject(err)
 		}
+		g.admitted.Add(1)
 		return nil
 	}
 	// A nested group's tasks may be run by a helping Wait: each needs a
@@ -154,6 +158,7 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 	j := job{h: t}
 	err := g.s.admit(g.ctx, &j, "", false, wait)
 	if err == nil {
+		g.admitted.Add(1)
 		if g.nested {
 			g.track(t)
 		}
@@ -163,11 +168,13 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 		// A task of s, in a full s: waiting could hold the very slot
 		// the task would wait for. Run it here instead: the caller's
 		// slot covers it.
+		g.admitted.Add(1)
 		t.claim(claimedByHelper)
 		g.s.runInline(&j)
 		return nil
 	}
 	g.taskDone()
+	g.rejected.Add(1)
 	return g.s.reject(err)
 }
 
@@ -254,6 +261,7 @@ func (g *Group) record(err error) {
 	if err == nil {
 		return
 	}
+	g.failed.Add(1)
 	g.mu.Lock()
 	first := g.err == nil
 	if first {
@@ -265,6 +273,28 @@ func (g *Group) record(err error) {
 	g.mu.Unlock()
 	if first && g.cancelErr {
 		g.cancel(err)
+	}
+}
+
+// GroupStats is a snapshot of a Group's counters: every call of Go or TryGo
+// with a task is Admitted or Rejected; of the admitted, Pending have not
+// ended yet and Failed ended with an error or a panic.
+type GroupStats struct {
+	Admitted, Rejected int64
+	Pending            int64
+	Failed             int64
+}
+
+// Stats returns g's counters; a nil or zero Group reports zeros.
+func (g *Group) Stats() GroupStats {
+	if g == nil {
+		return GroupStats{}
+	}
+	return GroupStats{
+		Admitted: g.admitted.Load(),
+		Rejected: g.rejected.Load(),
+		Pending:  g.pending.Load(),
+		Failed:   g.failed.Load(),
 	}
 }
 

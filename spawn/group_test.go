@@ -407,3 +407,17 @@ func TestGoFromGroupTaskIsNotAGroupTask(t *testing.T) {
 	require.NoError(t, s.Wait(context.Background()))
 	assertAccounted(t, s)
 }
+
+func TestGroupStats(t *testing.T) {
+	s := newSpawner(t, spawn.WithMaxConcurrent(1), spawn.WithQueue(0))
+	g, _ := spawn.NewGroup(context.Background(), s)
+	release := make(chan struct{})
+	require.NoError(t, g.Go(func(context.Context) error { <-release; return errors.New("boom") }))
+	require.ErrorIs(t, g.TryGo(nop), spawn.ErrSaturated)
+	require.Equal(t, spawn.GroupStats{Admitted: 1, Rejected: 1, Pending: 1}, g.Stats())
+	close(release)
+	require.Error(t, g.Wait())
+	require.Equal(t, spawn.GroupStats{Admitted: 1, Rejected: 1, Failed: 1}, g.Stats())
+	var zero *spawn.Group
+	require.Equal(t, spawn.GroupStats{}, zero.Stats())
+}

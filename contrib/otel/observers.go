@@ -113,6 +113,13 @@ func ObserveAdaptive(meter metric.Meter, name string, a Source[limiter.AdaptiveS
 	return observe.Register(meter, name, a, obs.Adaptive)
 }
 
+// ObserveGroup observes a spawn.Group: tasks admitted and rejected, failed,
+// and pending. It returns an error for a nil meter, an empty name or a nil
+// g.
+func ObserveGroup(meter metric.Meter, name string, g Source[spawn.GroupStats]) (metric.Registration, error) {
+	return observe.Register(meter, name, g, obs.Group)
+}
+
 // ObserveMiddleware observes a limiter.MiddlewareCounter: requests by
 // outcome (allowed, rejected, dry-run rejected, exempt) and limiter errors.
 // It returns an error for a nil meter, an empty name or a nil m.

@@ -141,6 +141,11 @@ func TestObserveEveryPrimitive(t *testing.T) {
 	h := limiter.ConcurrencyMiddleware(1, limiter.WithCounter(&mc))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	add(garrisonotel.ObserveMiddleware(meter, "api", &mc))
+	gs, err := spawn.New()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = gs.Shutdown(context.Background()) })
+	grp, _ := spawn.NewGroup(context.Background(), gs)
+	add(garrisonotel.ObserveGroup(meter, "batch", grp))
 
 	got := collect(t, reader)
 	assert.Equal(t, point{1, true}, got["garrison.spawn.task_outcomes name=jobs,outcome=succeeded"])

@@ -113,6 +113,12 @@ func NewAdaptiveCollector(name string, a Source[limiter.AdaptiveStats]) (prometh
 	return collect.New(name, a, obs.Adaptive)
 }
 
+// NewGroupCollector exports a spawn.Group: tasks admitted and rejected,
+// failed, and pending. It returns an error for an empty name or a nil g.
+func NewGroupCollector(name string, g Source[spawn.GroupStats]) (prometheus.Collector, error) {
+	return collect.New(name, g, obs.Group)
+}
+
 // NewMiddlewareCollector exports a limiter.MiddlewareCounter: requests by
 // outcome (allowed, rejected, dry-run rejected, exempt) and limiter errors.
 // It returns an error for an empty name or a nil m.

@@ -101,6 +101,13 @@ func primitives(t *testing.T) []prometheus.Collector {
 	h := limiter.ConcurrencyMiddleware(1, limiter.WithCounter(&mc))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	add(garrisonprom.NewMiddlewareCollector("api", &mc))
+	gs, err := spawn.New()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = gs.Shutdown(context.Background()) })
+	grp, _ := spawn.NewGroup(ctx, gs)
+	require.NoError(t, grp.Go(func(context.Context) error { return nil }))
+	require.NoError(t, grp.Wait())
+	add(garrisonprom.NewGroupCollector("batch", grp))
 	return cs
 }
 
@@ -140,6 +147,10 @@ garrison_detacher_calls_total{name="legacy",outcome="canceled"} 0
 garrison_detacher_calls_total{name="legacy",outcome="completed"} 1
 garrison_detacher_calls_total{name="legacy",outcome="rejected"} 0
 garrison_detacher_calls_total{name="legacy",outcome="timed_out"} 0
+# HELP garrison_group_tasks_total Tasks offered to the group, by admission.
+# TYPE garrison_group_tasks_total counter
+garrison_group_tasks_total{name="batch",outcome="admitted"} 1
+garrison_group_tasks_total{name="batch",outcome="rejected"} 0
 # HELP garrison_middleware_requests_total Requests seen by the middleware, by outcome.
 # TYPE garrison_middleware_requests_total counter
 garrison_middleware_requests_total{name="api",outcome="allowed"} 1
@@ -158,7 +169,7 @@ garrison_keyed_tracked_keys{name="per-ip"} 1
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want),
 		"garrison_spawn_task_outcomes_total", "garrison_chan_values_offered_total",
 		"garrison_owner_jobs_total", "garrison_detacher_calls_total", "garrison_keyed_tracked_keys",
-		"garrison_coalescer_calls_total", "garrison_middleware_requests_total"))
+		"garrison_coalescer_calls_total", "garrison_middleware_requests_total", "garrison_group_tasks_total"))
 	for _, name := range []string{"garrison_adaptive_limit", "garrison_readiness_ready"} {
 		n, err := testutil.GatherAndCount(reg, name)
 		require.NoError(t, err)

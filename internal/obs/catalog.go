@@ -132,6 +132,16 @@ var Readiness = []Metric[limiter.ReadinessStats]{
 		func(s limiter.ReadinessStats) uint64 { return s.AgentAnswers }),
 }
 
+// Group is the catalog for spawn.GroupStats.
+var Group = []Metric[spawn.GroupStats]{
+	labeled("group", "tasks", "Tasks offered to the group, by admission.", "outcome",
+		[]string{"admitted", "rejected"},
+		func(s spawn.GroupStats) []uint64 { return []uint64{uint64(s.Admitted), uint64(s.Rejected)} }),
+	counter("group", "tasks_failed", "Admitted tasks that ended with an error or a panic.",
+		func(s spawn.GroupStats) uint64 { return uint64(s.Failed) }),
+	gauge("group", "tasks_pending", "Admitted tasks not yet ended.", func(s spawn.GroupStats) float64 { return float64(s.Pending) }),
+}
+
 // Middleware is the catalog for limiter.MiddlewareStats (a
 // MiddlewareCounter given to the rate-limit or concurrency middlewares).
 var Middleware = []Metric[limiter.MiddlewareStats]{
