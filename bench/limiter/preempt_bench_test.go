@@ -51,8 +51,18 @@ func (p *pipeListener) Addr() net.Addr { return &net.TCPAddr{} }
 
 // push queues a connection from source i (one of 1,000 IPv4 addresses).
 func (p *pipeListener) push(i int) net.Conn {
+	return p.pushFrom(netip.AddrFrom4([4]byte{10, 9, byte(i / 250), byte(i%250 + 1)}))
+}
+
+// pushNew queues a connection from the i-th of 2^24 addresses no held
+// connection uses: a newcomer whose source holds nothing, which the
+// fair-share rule never sheds, so every op is a preemption.
+func (p *pipeListener) pushNew(i int) net.Conn {
+	return p.pushFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}))
+}
+
+func (p *pipeListener) pushFrom(a netip.Addr) net.Conn {
 	server, client := net.Pipe()
-	a := netip.AddrFrom4([4]byte{10, 9, byte(i / 250), byte(i%250 + 1)})
 	p.ch <- &addrConn{Conn: server, remote: net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, 1))}
 	return client
 }
@@ -88,7 +98,7 @@ func BenchmarkPreempt(b *testing.B) {
 			cpu := startCPU()
 			defer cpu.report(b)
 			for i := 0; i < b.N; i++ {
-				c := inner.push(i % 1000)
+				c := inner.pushNew(i)
 				if _, err := l.Accept(); err != nil {
 					b.Fatal(err)
 				}
