@@ -37,11 +37,27 @@ func main() {
 	scenario := flag.String("scenario", "", "run one scenario: "+strings.Join(siege.Names(), ", "))
 	asJSON := flag.Bool("json", false, "print the results as JSON instead of the table")
 	report := flag.String("report", "", "also write a self-contained HTML report with latency charts to this file")
+	logPath := flag.String("log", "", "write the hardened twin's log (sampled refusals, lock-order and watchdog reports) to this file")
 	flag.Parse()
+
+	var logFile *os.File
+	if *logPath != "" {
+		f, err := os.Create(*logPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		logFile = f
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := siege.Run(ctx, siege.Options{Quick: *quick, Scenario: *scenario, Progress: os.Stderr})
+	opts := siege.Options{Quick: *quick, Scenario: *scenario, Progress: os.Stderr}
+	if logFile != nil {
+		opts.Log = logFile
+	}
+	res, err := siege.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

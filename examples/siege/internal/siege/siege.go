@@ -35,6 +35,10 @@ type Options struct {
 	Scenario string
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
+	// Log receives the hardened twin's log (sampled refusals, lock-order
+	// and watchdog reports, as an operator would see them); nil discards
+	// it.
+	Log io.Writer
 
 	// only, if not nil, selects scenarios by name (tests).
 	only func(name string) bool
@@ -240,8 +244,12 @@ func newEnv(opts Options) *env {
 		checkPause: 500 * time.Microsecond,
 		progress:   opts.Progress,
 	}
-	// The hardened twin logs refusals and reports; the table says enough.
+	// The hardened twin logs refusals and reports; the table says enough
+	// unless the caller asks for the log.
 	e.logger = log.New(io.Discard, "", 0)
+	if opts.Log != nil {
+		e.logger = log.New(opts.Log, "", log.LstdFlags)
+	}
 	if e.progress == nil {
 		e.progress = io.Discard
 	}
