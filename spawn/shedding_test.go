@@ -336,7 +336,10 @@ func TestQueueTargetShedsGroupTasks(t *testing.T) {
 		g, _ := spawn.NewGroup(context.Background(), s, spawn.WithAllErrors())
 		var ran atomic.Int64
 		for range 20 {
-			require.NoError(t, g.Go(func(context.Context) error { ran.Add(1); return nil }))
+			// As long as the flood's tasks: a task that takes no time
+			// would let the worker run all twenty in the instant it
+			// reaches the first, before the flood stacks newer work.
+			require.NoError(t, g.Go(func(ctx context.Context) error { ran.Add(1); return work(ctx) }))
 		}
 		// Newer work keeps arriving on top of the group's tasks, which
 		// age past the target at the bottom of the stack.

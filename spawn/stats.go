@@ -99,7 +99,9 @@ func (s *Spawner) Stats() Stats {
 	st.RejectedNormal = s.rejectedLevel[1].Load()
 	st.RejectedCritical = s.rejectedLevel[2].Load()
 	if s.cd != nil {
-		st.LIFO = s.cd.overloaded.Load()
+		// A queue that drained is not standing, even before a worker
+		// has looked at it again and reset the state.
+		st.LIFO = s.cd.overloaded.Load() && !s.queueEmpty()
 		st.LIFOSwitches = s.cd.switches.Load()
 	}
 	st.Adaptive = s.adaptiveStats()
