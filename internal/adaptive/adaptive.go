@@ -23,7 +23,11 @@
 // ProbeSamples operations admitted during the probe have finished (or a
 // timeout: 50 baselines, from 100 ms to 5 s); their median is the new
 // baseline. A window a fifth faster than the baseline
-// lowers it at once (the dependency got faster).
+// lowers it at once (the dependency got faster). A probe that finds the
+// dependency much slower than before (more than twice the tolerance)
+// restores the limit it had before the slow windows, scaled by Little's
+// law from the latency it ran at to the new baseline: the same throughput
+// at the new latency, reached at once instead of creeping up for minutes.
 //
 // Both start slowly as TCP does: the limit doubles each full window until
 // the first window slower than the tolerance.
@@ -34,8 +38,9 @@
 // larger limit.
 //
 // The admission path is two atomic operations and a load; latency costs a
-// clock read at each end, so outside slow start and probes only one
-// operation in SampleEvery is timed.
+// clock read at each end, so outside slow start, probes and small limits
+// (below 2 × SampleEvery × MinWindow, where a sampled window would span
+// several round trips) only one operation in SampleEvery is timed.
 package adaptive
 
 import (
@@ -205,6 +210,9 @@ type estimator struct {
 	probeStart time.Time
 	probe      []float64 // latencies of operations admitted in this probe, ns
 	saved      float64   // the limit before the probe
+	steady     float64   // the limit when the current run of slow windows began
+	steadyRTT  float64   // and the latency of the window before it, ns
+	prevShort  float64   // the latency of the window before the latest, ns
 
 	windows, increases, decreases, probes uint64
 }
@@ -268,8 +276,12 @@ func (l *Limit) AcquireLevel(lv criticality.Level) (Token, bool) {
 // probe starved of traffic gets no Release to end it.
 func (l *Limit) refuse(lv criticality.Level) {
 	l.rejected[levelIndex(lv)].Add(1)
-	if l.mask.Load() != 0 {
-		return // neither probing nor in slow start
+	if l.mask.Load() != 0 || l.limit.Load() != int64(l.est.cfg.Min) {
+		// Not probing: a probe times every operation and pins the limit
+		// to Min (cfg never changes after New, so reading it needs no
+		// lock). Refusals at a small limit, where every operation is
+		// timed too, take no lock.
+		return
 	}
 	l.mu.Lock()
 	if e := &l.est; e.probing && time.Since(e.probeStart) > e.probeTimeout() {
@@ -436,7 +448,21 @@ func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool
 func (e *estimator) endProbe() {
 	if len(e.probe) > 0 {
 		slices.Sort(e.probe)
+		old := e.baseline
 		e.baseline = e.probe[len(e.probe)/2]
+		if old > 0 && e.steadyRTT > 0 && e.baseline > 2*e.cfg.Tolerance*old && e.slow > 0 {
+			// The dependency itself got slower (a failover to a distant
+			// replica), which the slow windows that started this probe
+			// already showed: by Little's law the throughput it had
+			// before now needs proportionally more concurrency, which
+			// the smoothed growth would take many round trips to reach.
+			// Restore the limit it had then, scaled from the latency it
+			// ran at to the new baseline: the throughput it had, at no
+			// queue. The gradient grows it from there; if the dependency
+			// also lost capacity, it takes the excess back within a few
+			// round trips.
+			e.saved = max(e.saved, e.steady*e.baseline/e.steadyRTT)
+		}
 	}
 	e.probing = false
 	e.lastProbe, e.slow = time.Now(), 0
@@ -460,7 +486,15 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 		e.n++
 	}
 	e.peak = max(e.peak, inflight)
+	// About half a round trip of samples: limit/2 operations end per
+	// half round trip, of which one in SampleEvery is timed. While every
+	// operation is timed (see mask), a whole round trip: a window of
+	// fewer operations would still see the queue of the limit before the
+	// last move and move it again, down to Min after a step.
 	want := max(e.cfg.MinWindow, int(e.limit)/e.cfg.SampleEvery/2)
+	if e.mask() == 0 {
+		want = max(e.cfg.MinWindow, int(e.limit))
+	}
 	if e.n < want && e.drops == 0 {
 		return
 	}
@@ -470,8 +504,14 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 
 // mask selects the operations to time: every one during slow start and
 // probes (few operations, and each one counts), one in SampleEvery after.
+//
+// Also every one while the limit is small (below 2 × SampleEvery ×
+// MinWindow) and can move: few operations are in flight, so one in
+// SampleEvery would give a window only every several round trips, and a
+// dependency that turned ten times slower would be noticed seconds late;
+// at such a limit the clock reads are a small part of each operation.
 func (e *estimator) mask() uint64 {
-	if e.probing || !e.grown {
+	if e.probing || !e.grown || (e.cfg.Min < e.cfg.Max && e.limit < float64(2*e.cfg.SampleEvery*e.cfg.MinWindow)) {
 		return 0
 	}
 	return uint64(e.cfg.SampleEvery - 1)
@@ -488,7 +528,7 @@ func (e *estimator) closeWindow() {
 		e.set(old * 0.9)
 		return
 	}
-	e.short = e.sum / float64(e.n)
+	e.prevShort, e.short = e.short, e.sum/float64(e.n)
 	// A window much faster than the baseline means the dependency got
 	// faster (a slow phase ended): take it at once. A little faster is
 	// noise, and following it down would make every noisy window pull the
@@ -497,6 +537,9 @@ func (e *estimator) closeWindow() {
 		e.baseline = e.short
 	}
 	if e.short > 2*e.cfg.Tolerance*e.baseline {
+		if e.slow == 0 {
+			e.steady, e.steadyRTT = old, e.prevShort
+		}
 		e.slow++
 	} else {
 		e.slow = 0
@@ -509,19 +552,31 @@ func (e *estimator) closeWindow() {
 		e.set(old * 0.9)
 		return
 	}
-	appLimited := float64(e.peak) < old/2
+	// The caller uses less than half of what it could: of what its least
+	// critical work may fill, so that the reserve kept for more critical
+	// work (a whole slot at a small limit) does not read as idleness.
+	appLimited := float64(2*e.peak) < math.Floor(criticality.Share(criticality.Sheddable)*old)
 	if !e.grown {
 		// Slow start, as TCP does: until the first window slower than the
 		// tolerance, a window that filled the limit doubles it, so a
 		// service starting at Initial finds a large capacity in a few
 		// windows instead of refusing work while it creeps up.
+		//
+		// Only a window that filled the limit (what its least critical
+		// work may fill) doubles it: latency answers a larger limit one
+		// round trip late, so a limit that is no longer what holds the
+		// work back must stop doubling before latency says so, or it
+		// overshoots the dependency's capacity several times over.
+		filled := float64(e.peak) >= math.Floor(criticality.Share(criticality.Sheddable)*old)
 		switch {
 		case e.short > e.cfg.Tolerance*e.baseline:
 			e.grown = true
-		case !appLimited:
+		case filled:
 			e.set(old * 2)
 			e.grown = e.limit >= float64(e.cfg.Max)
 			return
+		case !appLimited:
+			e.grown = true // used, not filled: the smoothed rule from here
 		default:
 			return
 		}

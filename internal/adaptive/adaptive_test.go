@@ -27,6 +27,7 @@ type dependency struct {
 	service atomic.Int64 // ns
 	// noise spreads each service time uniformly over ±noise of it.
 	noise float64
+	delay atomic.Int64 // ns of link latency before the slots, if any
 	mu    sync.Mutex
 	rng   *rand.Rand
 }
@@ -42,6 +43,9 @@ func newDependency(capacity int, service time.Duration) *dependency {
 }
 
 func (d *dependency) call() {
+	if v := d.delay.Load(); v > 0 {
+		time.Sleep(time.Duration(v))
+	}
 	if d.slots != nil {
 		d.slots <- struct{}{}
 		defer func() { <-d.slots }()
@@ -224,7 +228,10 @@ func TestFollowsCapacityDropAndRecovery(t *testing.T) {
 		slow := l.Stats()
 
 		d.service.Store(int64(service))
-		time.Sleep(10 * time.Second)
+		time.Sleep(9 * time.Second)
+		// Over a second: a periodic probe pins the limit to Min for a
+		// moment, and one instant may fall in it.
+		_, recoveredHi := limitRange(l, 100*time.Millisecond, 10)
 		recovered := l.Stats()
 		close(stop)
 		ld.wg.Wait()
@@ -242,8 +249,8 @@ func TestFollowsCapacityDropAndRecovery(t *testing.T) {
 		if recovered.Baseline > 2*service {
 			t.Errorf("baseline %v after recovery, want near %v", recovered.Baseline, service)
 		}
-		if recovered.Limit < capacity {
-			t.Errorf("limit %d after recovery, want ≥ %d", recovered.Limit, capacity)
+		if recoveredHi < capacity {
+			t.Errorf("limit at most %d in the second after recovery, want ≥ %d", recoveredHi, capacity)
 		}
 	})
 }
@@ -482,7 +489,7 @@ func TestOverdueProbeEndsOnObserve(t *testing.T) {
 		time.Sleep(time.Second)
 		start := time.Now()
 		time.Sleep(time.Millisecond)
-		for range 5 { // a window (limit/2 samples) closes after ProbeInterval: probe
+		for range 10 { // a window (a round trip, limit samples, while all are timed) closes after ProbeInterval: probe
 			l.Observe(start, Success, 10)
 		}
 		if st := l.Stats(); !st.Probing || st.Limit != 1 {
@@ -492,6 +499,55 @@ func TestOverdueProbeEndsOnObserve(t *testing.T) {
 		l.Observe(start, Success, 1) // admitted before the probe: no sample
 		if st := l.Stats(); st.Probing || st.Limit != 10 {
 			t.Fatalf("overdue probe still pins the limit: %+v", st)
+		}
+	})
+}
+
+// TestScalesUpWhenTheLinkSlowsDown: the dependency's capacity stays, but
+// its latency rises tenfold (a failover to a distant replica). By Little's
+// law the same throughput needs ten times the concurrency: the limit must
+// get there within a few dozen round trips, not creep up for minutes.
+func TestScalesUpWhenTheLinkSlowsDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One slot at 2 ms: 500 operations per second. Behind an 8 ms
+		// link that needs 5 in flight; behind a 98 ms one, 50.
+		d := newDependency(1, 2*time.Millisecond)
+		d.delay.Store(int64(8 * time.Millisecond))
+		l, err := New(Config{Min: 2, Max: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var ld load
+		ld.run(l, d, 200, stop)
+		time.Sleep(5 * time.Second)
+		fastLo, fastHi := limitRange(l, 100*time.Millisecond, 20)
+
+		d.delay.Store(int64(98 * time.Millisecond))
+		stepped := time.Now()
+		for {
+			if st := l.Stats(); !st.Probing && st.Limit >= 40 {
+				break
+			}
+			if time.Since(stepped) > 30*time.Second {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		took := time.Since(stepped)
+		time.Sleep(5 * time.Second)
+		slowLo, slowHi := limitRange(l, 100*time.Millisecond, 20)
+		close(stop)
+		ld.wg.Wait()
+		t.Logf("fast limit %d..%d; reached 40 in %v after the step; slow limit %d..%d; %+v", fastLo, fastHi, took, slowLo, slowHi, l.Stats())
+		if fastLo < 4 || fastHi > 15 {
+			t.Errorf("fast limit %d..%d, want within [4, 15] (capacity needs 5)", fastLo, fastHi)
+		}
+		if took > 2*time.Second {
+			t.Errorf("took %v (%.0f round trips) to reach 40 after the step, want ≤ 2s", took, took.Seconds()/0.1)
+		}
+		if slowLo < 40 || slowHi > 150 {
+			t.Errorf("slow limit %d..%d, want within [40, 150] (capacity needs 50)", slowLo, slowHi)
 		}
 	})
 }
