@@ -20,9 +20,9 @@
 // of the dependency, so, as Envoy does, the limit is pinned to Min now and
 // then (every ProbeInterval, and at once after three windows slower
 // than twice the tolerance: the dependency itself changed) until
-// ProbeSamples operations admitted during the probe have finished (or a
-// timeout: 50 baselines, from 100 ms to 5 s); their median is the new
-// baseline. A window a fifth faster than the baseline
+// ProbeSamples operations admitted during the probe have finished (a third
+// of them for a probe the slow windows started), or until a timeout (50
+// baselines, from 100 ms to 5 s); their median is the new baseline. A window a fifth faster than the baseline
 // lowers it at once (the dependency got faster). A probe that finds the
 // dependency much slower than before (more than twice the tolerance)
 // restores the limit it had before the slow windows, scaled by Little's
@@ -434,7 +434,15 @@ func (e *estimator) probeSample(start time.Time, rtt time.Duration, dropped bool
 		return
 	}
 	e.probe = append(e.probe, float64(rtt))
-	if len(e.probe) < e.cfg.ProbeSamples {
+	want := e.cfg.ProbeSamples
+	if e.slow >= 3 {
+		// Started by slow windows: the probe confirms a step of more
+		// than twice the tolerance, not a noisy drift, and every round
+		// trip it lasts is spent at Min while the dependency waits for
+		// work. A third of the samples (at least 5) tells such a step.
+		want = max(min(5, want), want/3)
+	}
+	if len(e.probe) < want {
 		return
 	}
 	e.endProbe()

@@ -50,6 +50,22 @@ func scenarios() []scenario {
 			notes:   http2Notes,
 		},
 		{
+			Name:    "capacity-drop",
+			Title:   "Capacity drop",
+			Threat:  "the database's link turns ten times slower for a while under a steady overload: a fixed concurrency cap is right for one phase only",
+			run:     runCapacityDrop,
+			figures: capacityDropFigures,
+			notes:   capacityDropNotes,
+		},
+		{
+			Name:    "priority",
+			Title:   "Sheddable overload",
+			Threat:  "batch work marked sheddable arrives at 2.4× what the database can do, beside a trickle of critical requests",
+			run:     runPriority,
+			figures: priorityFigures,
+			notes:   priorityNotes,
+		},
+		{
 			Name:    "deadlock",
 			Title:   "Lock-order deadlock",
 			Threat:  "transfers (account, then journal) race audits (journal, then account) until two requests wait for each other",

@@ -172,6 +172,8 @@ type plan struct {
 	kaPhase      time.Duration // the keep-alive scenario's attack
 	h2Streams    int           // rapid-reset streams at most, per twin
 	h2Phase      time.Duration // the rapid-reset attack, per twin
+	drop         dropPlan      // the capacity-drop scenario
+	prio         prioPlan      // the priority scenario
 }
 
 func newPlan(quick bool, tweak func(*plan)) plan {
@@ -205,6 +207,7 @@ func newPlan(quick bool, tweak func(*plan)) plan {
 		p.spawnRate = 600
 		p.deposits = 400
 	}
+	p.drop, p.prio = newDropPlan(quick), newPrioPlan(quick)
 	if tweak != nil {
 		tweak(&p)
 	}
