@@ -39,8 +39,9 @@
 //
 // The admission path is two atomic operations and a load; latency costs a
 // clock read at each end, so outside slow start, probes and small limits
-// (below 2 × SampleEvery × MinWindow, where a sampled window would span
-// several round trips) only one operation in SampleEvery is timed.
+// on slow operations (below 2 × SampleEvery × MinWindow in flight, a
+// baseline of 1 ms or more, where a sampled window would span several
+// round trips) only one operation in SampleEvery is timed.
 package adaptive
 
 import (
@@ -514,12 +515,15 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 // probes (few operations, and each one counts), one in SampleEvery after.
 //
 // Also every one while the limit is small (below 2 × SampleEvery ×
-// MinWindow) and can move: few operations are in flight, so one in
+// MinWindow) and can move, and operations are slow (a baseline of a
+// millisecond or more): few operations are then in flight, so one in
 // SampleEvery would give a window only every several round trips, and a
 // dependency that turned ten times slower would be noticed seconds late;
-// at such a limit the clock reads are a small part of each operation.
+// the two clock reads are then a hundred-thousandth of each operation.
+// Fast operations keep the sampled path, whose cost the bench measures.
 func (e *estimator) mask() uint64 {
-	if e.probing || !e.grown || (e.cfg.Min < e.cfg.Max && e.limit < float64(2*e.cfg.SampleEvery*e.cfg.MinWindow)) {
+	small := e.cfg.Min < e.cfg.Max && e.limit < float64(2*e.cfg.SampleEvery*e.cfg.MinWindow) && e.baseline >= float64(time.Millisecond)
+	if e.probing || !e.grown || small {
 		return 0
 	}
 	return uint64(e.cfg.SampleEvery - 1)
