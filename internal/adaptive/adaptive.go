@@ -163,25 +163,35 @@ type Limit struct {
 	// limit and mask are read by every admission and written once per
 	// window at most: they have a cache line of their own, so that the
 	// writes of in-flight counting and of the lock do not evict it from
-	// every reader's cache.
+	// every reader's cache. The leading pad keeps it from the tail of
+	// whatever object the allocator put before this one: a Limit is not
+	// allocated on a cache-line boundary.
+	_     [64]byte
 	limit atomic.Int64
 	// mask selects the timed operations: SampleEvery-1, or 0 (time every
 	// operation) during a probe.
 	mask atomic.Uint64
 	_    [48]byte
 
+	// inflight and admitted are written by every admission: one line
+	// for both, so that an admission moves one line between processors,
+	// not two.
 	inflight atomic.Int64
-	_        [56]byte
+	admitted atomic.Uint64
+	_        [48]byte
+
+	// waiters is read by every Release, written only by callers that
+	// wait: its own line, so that the counters' writes do not evict it.
+	waiters atomic.Int64
+	_       [56]byte
 
 	mu  sync.Mutex // guards est
 	est estimator
 
 	rejected [3]atomic.Uint64 // by levelIndex
-	admitted atomic.Uint64
-	waited   atomic.Uint64 // admitted by AcquireWait after waiting
+	waited   atomic.Uint64    // admitted by AcquireWait after waiting
 	dropped  atomic.Uint64
 
-	waiters atomic.Int64
 	// wake carries one token per Release seen by a waiter; a woken waiter
 	// that loses the race for the slot waits again.
 	wake chan struct{}
@@ -205,6 +215,7 @@ type estimator struct {
 	drops    int
 
 	grown      bool      // slow start is over: a window was slower than the tolerance
+	appLimited bool      // the latest window used less than half the limit
 	lastProbe  time.Time // when the last probe ended (or New)
 	slow       int       // consecutive windows slower than 2 × tolerance × baseline
 	probing    bool
@@ -502,7 +513,11 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 	// last move and move it again, down to Min after a step.
 	want := max(e.cfg.MinWindow, int(e.limit)/e.cfg.SampleEvery/2)
 	if e.mask() == 0 {
-		want = max(e.cfg.MinWindow, int(e.limit))
+		// A round trip is as many operations as are in flight: the
+		// limit when the caller fills it, fewer when it does not (then
+		// waiting for limit samples could keep every operation timed
+		// for as long as the caller stays below its limit).
+		want = max(e.cfg.MinWindow, min(int(e.limit), 2*int(e.peak)))
 	}
 	if e.n < want && e.drops == 0 {
 		return
@@ -511,8 +526,8 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 	e.resetWindow()
 }
 
-// mask selects the operations to time: every one during slow start and
-// probes (few operations, and each one counts), one in SampleEvery after.
+// mask selects the operations to time: every one during probes and slow
+// start (few operations, and each one counts), one in SampleEvery after.
 //
 // Also every one while the limit is small (below 2 × SampleEvery ×
 // MinWindow) and can move, and operations are slow (a baseline of a
@@ -523,7 +538,11 @@ func (e *estimator) sample(rtt time.Duration, dropped bool, inflight int64) {
 // Fast operations keep the sampled path, whose cost the bench measures.
 func (e *estimator) mask() uint64 {
 	small := e.cfg.Min < e.cfg.Max && e.limit < float64(2*e.cfg.SampleEvery*e.cfg.MinWindow) && e.baseline >= float64(time.Millisecond)
-	if e.probing || !e.grown || small {
+	// Slow start times every operation only while the caller fills the
+	// limit: one far below it (an idle service, a fixed limit with Min =
+	// Max) would otherwise pay two clock reads per operation for as long
+	// as it stays there, learning nothing.
+	if e.probing || (!e.grown && !e.appLimited) || small {
 		return 0
 	}
 	return uint64(e.cfg.SampleEvery - 1)
@@ -568,6 +587,7 @@ func (e *estimator) closeWindow() {
 	// critical work may fill, so that the reserve kept for more critical
 	// work (a whole slot at a small limit) does not read as idleness.
 	appLimited := float64(2*e.peak) < math.Floor(criticality.Share(criticality.Sheddable)*old)
+	e.appLimited = appLimited
 	if !e.grown {
 		// Slow start, as TCP does: until the first window slower than the
 		// tolerance, a window that filled the limit doubles it, so a
