@@ -26,7 +26,7 @@ func newDropPlan(quick bool) dropPlan {
 	p := dropPlan{
 		workers: 1, work: 4 * time.Millisecond,
 		fast: 8 * time.Millisecond, slow: 116 * time.Millisecond,
-		phase: 8 * time.Second, rate: 300, deadline: 500 * time.Millisecond,
+		phase: 10 * time.Second, rate: 300, deadline: 500 * time.Millisecond,
 		fastCap: 6, slowCap: 60, maxLimit: 200,
 	}
 	if quick {
@@ -116,21 +116,28 @@ func capacityDropFigures(e *env, n, h *SideResult) []Figure {
 	for _, name := range dropPhases {
 		key := func(v string) string { return fmt.Sprintf("%s goodput, %s", v, name) }
 		best := max(h.Values[key("static fast-tuned")], h.Values[key("static slow-tuned")])
-		fs = append(fs, Figure{
+		f := Figure{
 			Name: "goodput, " + name + " phase", Unit: "req/s",
 			Naive: n.Values[key("naive")], Hardened: h.Values[key("adaptive")], Better: "higher",
 			Bound: math.Round(0.9 * best), HasBound: true,
-		})
+		}
+		if f.Hardened < best {
+			f.Why = fmt.Sprintf("the better static cap did %.0f: at most %.0f/s can succeed, and the limit spends a few round trips finding each phase's concurrency (slow windows, a probe, then Little's law)", best, e.p.drop.capacity())
+		}
+		fs = append(fs, f)
 	}
 	// The bound is the p99 of the static cap that kept its goodput in
 	// every phase; the fast-tuned cap's lower p99 is bought by refusing
 	// four in five requests of the slow phase (see the notes).
-	fs = append(fs, Figure{
+	p99 := Figure{
 		Name: "p99 of successes", Unit: "ms",
 		Naive: n.Values["naive p99"], Hardened: h.Values["adaptive p99"], Better: "lower",
 		Bound: h.Values["static slow-tuned p99"], HasBound: true,
-	})
-	return fs
+	}
+	if fast := h.Values["static fast-tuned p99"]; fast < p99.Hardened {
+		p99.Why = fmt.Sprintf("bound: the slow-tuned cap's p99; the fast-tuned cap's is lower (%s ms) only because it refuses most of the slow phase, answering the few it admits at the link's latency", num(fast))
+	}
+	return append(fs, p99)
 }
 
 func capacityDropNotes(e *env, n, h *SideResult) []string {

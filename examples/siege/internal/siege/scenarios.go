@@ -323,8 +323,13 @@ func connNotes(e *env, n, h *SideResult) []string {
 
 func deadlockFigures(e *env, n, h *SideResult) []Figure {
 	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	success := Figure{Name: "legit transfers succeeded", Unit: "%", Naive: pct(ns.OK, ns.N), Hardened: pct(hs.OK, hs.N), Better: "higher", Ideal: 100, TieOK: true}
+	if success.Hardened < 100 {
+		success.Why = "the rest were answered 503 after the lock timeout, while an attacker's audit held the journal lock they needed: refused at once, by design, instead of hanging"
+	}
 	return []Figure{
 		{Name: "legit answered", Unit: "%", Naive: pct(ns.Answered, ns.N), Hardened: pct(hs.Answered, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		success,
 		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
 		{Name: "requests left hanging", Unit: "", Naive: n.Values["requests left hanging"], Hardened: h.Values["requests left hanging"], Better: "lower", Ideal: 0, Required: true},
 		{Name: "answers after attack", Unit: "bool", Naive: n.Values["answers after attack"], Hardened: h.Values["answers after attack"], Better: "higher", Ideal: 1, Required: true},
@@ -333,9 +338,7 @@ func deadlockFigures(e *env, n, h *SideResult) []Figure {
 }
 
 func deadlockNotes(e *env, n, h *SideResult) []string {
-	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
 	notes := []string{
-		fmt.Sprintf("legit transfers that succeeded (2xx): naive %.0f%%, hardened %.0f%% (the rest got 503 after the lock timeout, not a hang)", pct(ns.OK, ns.N), pct(hs.OK, hs.N)),
 		fmt.Sprintf("attack: naive %d requests, %d unanswered; hardened %d requests, %d refused (429/503), %d unanswered",
 			n.Attack.Sent, n.Attack.NoAnswer, h.Attack.Sent, h.Attack.Rejected, h.Attack.NoAnswer),
 	}
@@ -364,8 +367,12 @@ func raceNotes(e *env, n, h *SideResult) []string {
 
 func upstreamFigures(e *env, n, h *SideResult) []Figure {
 	ns, hs := summarize(n.Legit, e.p.legitTimeout), summarize(h.Legit, e.p.legitTimeout)
+	answered := Figure{Name: "legit answered", Unit: "%", Naive: pct(ns.Answered, ns.N), Hardened: pct(hs.Answered, hs.N), Better: "higher", Ideal: 100, TieOK: true}
+	if hs.OK < hs.N {
+		answered.Why = fmt.Sprintf("answered, not charged (%.0f %% succeeded): the provider is down, so no charge can succeed; the user hears so after the 100 ms upstream deadline instead of waiting forever", pct(hs.OK, hs.N))
+	}
 	return []Figure{
-		{Name: "legit answered", Unit: "%", Naive: pct(ns.Answered, ns.N), Hardened: pct(hs.Answered, hs.N), Better: "higher", Ideal: 100, TieOK: true},
+		answered,
 		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
 		{Name: "peak goroutines", Unit: "", Naive: float64(n.PeakGoroutines), Hardened: float64(h.PeakGoroutines), Better: "lower"},
 		{Name: "goroutines stuck after attack", Unit: "", Naive: n.Values["goroutines stuck after attack"], Hardened: h.Values["goroutines stuck after attack"], Better: "lower"},
@@ -376,7 +383,7 @@ func upstreamFigures(e *env, n, h *SideResult) []Figure {
 func upstreamNotes(e *env, n, h *SideResult) []string {
 	return []string{
 		fmt.Sprintf("naive: %d charges sent, %d answered; every unanswered one still holds a handler, a connection and an upstream connection", n.Attack.Sent, n.Attack.OK+n.Attack.Rejected+n.Attack.Other),
-		fmt.Sprintf("hardened: %d charges sent; each ended at its deadline with a timeout naming the operation (see upstream in /debug/garrison)", h.Attack.Sent),
+		fmt.Sprintf("hardened: %d charges sent; each ended at its deadline with a timeout naming the operation (an attributed timeout: the error says which call ran out of time, and the count is in the service's stats)", h.Attack.Sent),
 	}
 }
 

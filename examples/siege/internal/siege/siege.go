@@ -111,6 +111,9 @@ type Figure struct {
 	HasBound bool    `json:"has_bound,omitempty"`
 	Verdict  string  `json:"verdict"`
 	OK       bool    `json:"ok"`
+	// Why says, for a hardened figure short of the ideal, why it is and
+	// whether that is by design; the table prints it under the row.
+	Why string `json:"why,omitempty"`
 }
 
 func (f *Figure) judge() {

@@ -28,6 +28,9 @@ func WriteTable(w io.Writer, r *Result) error {
 				name = s.Name
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, f.Name, value(f, f.Naive), value(f, f.Hardened), mark(f))
+			if f.Why != "" {
+				fmt.Fprintf(tw, "\t\t\t\t  why: %s\t\n", f.Why)
+			}
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -77,6 +80,8 @@ var rowLegend = []string{
 	"fds ample  = botnet phase with file descriptors to spare: both twins can hold every connection; the hardened one must still serve ≥ 99 % within 100 ms.",
 	"fds capped = botnet phase with the process's RLIMIT_NOFILE lowered to leave 900 descriptors, the position of a server near its limit.",
 	"reconnects = connections a kept-alive legit client had to reopen because the server closed the one it meant to reuse.",
+	"attributed timeouts = upstream calls that ended at their deadline with an error naming the operation that ran out of time.",
+	"goodput    = requests answered with success within their deadline, per second (capacity-drop, priority).",
 }
 
 func value(f Figure, v float64) string {
