@@ -121,8 +121,8 @@ func capacityDropFigures(e *env, n, h *SideResult) []Figure {
 			Naive: n.Values[key("naive")], Hardened: h.Values[key("adaptive")], Better: "higher",
 			Bound: math.Round(0.9 * best), HasBound: true,
 		}
-		if f.Hardened < best {
-			f.Why = fmt.Sprintf("the better static cap did %.0f: at most %.0f/s can succeed, and the limit spends a few round trips finding each phase's concurrency (slow windows, a probe, then Little's law)", best, e.p.drop.capacity())
+		if f.Hardened < 0.97*best {
+			f.Why = fmt.Sprintf("the better static cap did %.0f: the limit spends a few round trips finding the phase's concurrency", best)
 		}
 		fs = append(fs, f)
 	}
@@ -135,7 +135,7 @@ func capacityDropFigures(e *env, n, h *SideResult) []Figure {
 		Bound: h.Values["static slow-tuned p99"], HasBound: true,
 	}
 	if fast := h.Values["static fast-tuned p99"]; fast < p99.Hardened {
-		p99.Why = fmt.Sprintf("bound: the slow-tuned cap's p99; the fast-tuned cap's is lower (%s ms) only because it refuses most of the slow phase, answering the few it admits at the link's latency", num(fast))
+		p99.Why = fmt.Sprintf("bound: the slow-tuned cap's; the fast-tuned cap's is lower (%s ms), bought by refusing most of the slow phase", num(fast))
 	}
 	return append(fs, p99)
 }

@@ -19,17 +19,19 @@ func WriteTable(w io.Writer, r *Result) error {
 	fmt.Fprintf(w, "garrison siege (%s) on %s, %d CPUs, GOMAXPROCS=%d, %s %s, %.1f s\n\n",
 		mode, r.Machine, r.CPUs, r.GOMAXPROCS, r.GoVersion, r.Platform, r.WallSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tfigure\tnaive\thardened\tverdict\t")
-	fmt.Fprintln(tw, "--------\t------\t-----\t--------\t-------\t")
+	// The verdict is the trailing cell of each line, outside the
+	// alignment, so that a long "why" under a row does not pad every line.
+	fmt.Fprintln(tw, "scenario\tfigure\tnaive\thardened\tverdict")
+	fmt.Fprintln(tw, "--------\t------\t-----\t--------\t-------")
 	for _, s := range r.Scenarios {
 		for i, f := range s.Figures {
 			name := ""
 			if i == 0 {
 				name = s.Name
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", name, f.Name, value(f, f.Naive), value(f, f.Hardened), mark(f))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, f.Name, value(f, f.Naive), value(f, f.Hardened), mark(f))
 			if f.Why != "" {
-				fmt.Fprintf(tw, "\t\t\t\t  why: %s\t\n", f.Why)
+				fmt.Fprintf(tw, "\t\t\t\t  why: %s\n", f.Why)
 			}
 		}
 	}
