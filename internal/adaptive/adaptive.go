@@ -470,10 +470,9 @@ func (e *estimator) endProbe() {
 		slices.Sort(e.probe)
 		old := e.baseline
 		e.baseline = e.probe[len(e.probe)/2]
-		if old > 0 && e.steadyRTT > 0 && e.baseline > 2*e.cfg.Tolerance*old && e.slow > 0 {
+		if old > 0 && e.steadyRTT > 0 && e.baseline > 2*e.cfg.Tolerance*old {
 			// The dependency itself got slower (a failover to a distant
-			// replica), which the slow windows that started this probe
-			// already showed: by Little's law the throughput it had
+			// replica): by Little's law the throughput it had
 			// before now needs proportionally more concurrency, which
 			// the smoothed growth would take many round trips to reach.
 			// Restore the limit it had then, scaled from the latency it
@@ -481,7 +480,12 @@ func (e *estimator) endProbe() {
 			// queue. The gradient grows it from there; if the dependency
 			// also lost capacity, it takes the excess back within a few
 			// round trips.
-			e.saved = max(e.saved, e.steady*e.baseline/e.steadyRTT)
+			//
+			// The latency it ran at is taken at most tolerance × the old
+			// baseline: the window before the slow ones may already hold
+			// some of the slower operations, and would understate the
+			// throughput the limit had.
+			e.saved = max(e.saved, e.steady*e.baseline/min(e.steadyRTT, e.cfg.Tolerance*old))
 		}
 	}
 	e.probing = false
@@ -649,6 +653,11 @@ func (e *estimator) closeWindow() {
 // startProbe pins the limit to Min until ProbeSamples operations admitted
 // from now on have finished (see probeSample).
 func (e *estimator) startProbe() {
+	if e.slow == 0 {
+		// A periodic probe: the limit and latency now are the steady
+		// state a slower dependency would be scaled from.
+		e.steady, e.steadyRTT = e.limit, e.short
+	}
 	e.probes++
 	e.probing = true
 	e.probeStart = time.Now()
