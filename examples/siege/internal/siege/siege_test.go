@@ -282,3 +282,20 @@ func TestOverloadScenarios(t *testing.T) {
 		}
 	}
 }
+
+// TestLegendForDefinesOnlyWordsInUse: a one-scenario run's legend defines
+// its rows' words, continuation lines included, and none of the others'.
+func TestLegendForDefinesOnlyWordsInUse(t *testing.T) {
+	r := &Result{Scenarios: []ScenarioResult{{Figures: []Figure{{Name: "critical p99"}, {Name: "legit p99, fds ample"}}}}}
+	got := strings.Join(legendFor(r), "\n")
+	assert.Contains(t, got, "critical   =")
+	assert.Contains(t, got, "fds ample  =")
+	assert.Contains(t, got, "legit p50, legit p99 =")
+	assert.NotContains(t, got, "fds capped")
+	assert.NotContains(t, got, "goodput")
+	r = &Result{Scenarios: []ScenarioResult{{Figures: []Figure{{Name: "legit success"}}}}}
+	got = strings.Join(legendFor(r), "\n")
+	assert.Contains(t, got, "legit      =")
+	assert.Contains(t, got, "unless the scenario's notes say otherwise", "a definition keeps its continuation line")
+	assert.NotContains(t, got, "critical")
+}

@@ -39,7 +39,7 @@ func WriteTable(w io.Writer, r *Result) error {
 		return err
 	}
 	fmt.Fprintln(w)
-	for _, l := range rowLegend {
+	for _, l := range legendFor(r) {
 		fmt.Fprintln(w, l)
 	}
 	for _, n := range r.Notes {
@@ -71,19 +71,55 @@ func WriteTable(w io.Writer, r *Result) error {
 	return err
 }
 
-// rowLegend defines the words the table's rows use.
+// legendFor returns the lines of rowLegend that define a word some row of
+// r uses: a one-scenario run is not explained with the others' words.
+func legendFor(r *Result) []string {
+	var names []string
+	for _, s := range r.Scenarios {
+		for _, f := range s.Figures {
+			names = append(names, f.Name)
+		}
+	}
+	all := strings.Join(names, "\n")
+	var out []string
+	for i := 0; i < len(rowLegend); i++ {
+		l := rowLegend[i]
+		// A definition and its continuation lines go together.
+		j := i + 1
+		for j < len(rowLegend) && strings.HasPrefix(rowLegend[j], " ") {
+			j++
+		}
+		term, _, _ := strings.Cut(l, "=")
+		used := false
+		for _, word := range strings.Split(strings.TrimSpace(term), ",") {
+			if word = strings.TrimSpace(word); word != "" && strings.Contains(all, word) {
+				used = true
+			}
+		}
+		if used {
+			out = append(out, rowLegend[i:j]...)
+		}
+		i = j - 1
+	}
+	return out
+}
+
+// rowLegend defines the words the table's rows use; a line starting with a
+// space continues the definition above it.
 var rowLegend = []string{
 	"legit      = a legitimate user's requests during the attack: one every 20 ms from 127.0.0.1, each on a new connection,",
 	"             unless the scenario's notes say otherwise (keepalive-idle: kept-alive clients at 1 req/s; http2: one HTTP/2 connection).",
-	"success    = share of legit requests answered 2xx within the user's 1 s patience.",
+	"legit success = share of legit requests answered 2xx within the user's 1 s patience.",
 	"answered   = share of legit requests that got any HTTP answer within 1 s (a 503 counts: the user was told, not left hanging).",
-	"p50, p99   = legit latency; a request with no answer counts as the full 1 s the user waited.",
-	"peaks      = whole process above its level before the twin started (the attacker's fixed share is the same for both twins).",
+	"legit p50, legit p99 = legit latency; a request with no answer counts as the full 1 s the user waited.",
+	"peak       = whole process above its level before the twin started (the attacker's fixed share is the same for both twins).",
 	"fds ample  = botnet phase with file descriptors to spare: both twins can hold every connection; the hardened one must still serve ≥ 99 % within 100 ms.",
 	"fds capped = botnet phase with the process's RLIMIT_NOFILE lowered to leave 900 descriptors, the position of a server near its limit.",
 	"reconnects = connections a kept-alive legit client had to reopen because the server closed the one it meant to reuse.",
 	"attributed timeouts = upstream calls that ended at their deadline with an error naming the operation that ran out of time.",
 	"goodput    = requests answered with success within their deadline, per second (capacity-drop, priority).",
+	"p99 of successes = latency of the requests answered with success (capacity-drop).",
+	"critical   = requests marked critical by a trusted caller (priority): success = 2xx within their 500 ms deadline; p99 counts no answer as 500 ms.",
 }
 
 func value(f Figure, v float64) string {
