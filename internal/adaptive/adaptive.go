@@ -197,6 +197,17 @@ type Limit struct {
 	wake chan struct{}
 }
 
+// reserve is how many slots work of level lv leaves, at least, to more
+// critical work, whatever the limit: a share alone leaves a single slot at
+// a small limit (a quarter of 4), and two critical requests arriving
+// together at a service that just started would find one refused.
+func reserve(lv criticality.Level) int64 {
+	if lv <= criticality.Sheddable {
+		return 2
+	}
+	return 1
+}
+
 // levelIndex maps Sheddable, Normal and Critical to 0, 1 and 2.
 func levelIndex(lv criticality.Level) int {
 	return int(min(max(lv, criticality.Sheddable), criticality.Critical) + 1)
@@ -363,7 +374,7 @@ func (l *Limit) Observe(start time.Time, o Outcome, inflight int) {
 func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	limit := l.limit.Load()
 	if lv < criticality.Critical {
-		limit = max(1, int64(float64(limit)*criticality.Share(lv)))
+		limit = max(1, min(int64(float64(limit)*criticality.Share(lv)), limit-reserve(lv)))
 	}
 	if n := l.inflight.Add(1); n > limit {
 		l.inflight.Add(-1)

@@ -551,3 +551,38 @@ func TestScalesUpWhenTheLinkSlowsDown(t *testing.T) {
 		}
 	})
 }
+
+// TestSmallLimitKeepsTwoSlotsForCritical: at a limit of 4 (a service that
+// just started), sheddable work leaves two slots and normal work one, so
+// two critical requests arriving together are both admitted.
+func TestSmallLimitKeepsTwoSlotsForCritical(t *testing.T) {
+	l, err := New(Config{Min: 4, Max: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toks []Token
+	acquire := func(lv criticality.Level) bool {
+		tok, ok := l.AcquireLevel(lv)
+		if ok {
+			toks = append(toks, tok)
+		}
+		return ok
+	}
+	for i, want := range []bool{true, true, false} {
+		if got := acquire(criticality.Sheddable); got != want {
+			t.Fatalf("sheddable #%d admitted %v, want %v", i+1, got, want)
+		}
+	}
+	if !acquire(criticality.Normal) || acquire(criticality.Normal) {
+		t.Fatal("normal work must take the third slot and leave the fourth")
+	}
+	if !acquire(criticality.Critical) || acquire(criticality.Critical) {
+		t.Fatal("critical work must take the last slot, and no more")
+	}
+	for _, tok := range toks {
+		l.Release(tok, Ignore)
+	}
+	if st := l.Stats(); st.InFlight != 0 || st.Rejected != [3]uint64{1, 1, 1} {
+		t.Fatalf("%+v", st)
+	}
+}
