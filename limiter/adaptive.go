@@ -33,8 +33,8 @@ import (
 //
 // Requests carry a [Criticality] (see [CriticalityMiddleware]): under
 // overload sheddable requests are refused first (they may fill 75 % of the
-// limit) and critical ones keep a reserved tenth (normal requests fill
-// 90 %).
+// limit, and leave at least two slots) and critical ones keep a reserved
+// tenth (normal requests fill 90 %, and leave at least one slot).
 type AdaptiveLimiter struct {
 	lim     *adaptive.Limit
 	maxWait time.Duration

@@ -236,7 +236,7 @@ func priorityNotes(e *env, n, h *SideResult) []string {
 	p := e.p.prio
 	return []string{
 		fmt.Sprintf("the database does 250 queries/s; %d/s sheddable (batch) and %d/s critical requests are offered for %v, each with %v", p.sheddable, p.critical, p.d, p.deadline),
-		"hardened: the criticality comes from the X-Criticality header, trusted from 127.0.0.0/8 only; sheddable work may fill three quarters of the adaptive limit, so critical work always finds a slot",
+		"hardened: the criticality comes from the X-Criticality header, trusted from 127.0.0.0/8 only; sheddable work may fill three quarters of the adaptive limit and always leaves two slots, so critical work finds one",
 		"naive: every request queues for the database alike; once the queue is longer than the deadline, critical requests time out with the rest",
 	}
 }
