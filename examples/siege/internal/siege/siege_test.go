@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,7 +101,11 @@ func TestQuickSiege(t *testing.T) {
 	var page bytes.Buffer
 	require.NoError(t, WriteHTML(&page, res))
 	assert.Equal(t, len(res.Scenarios)*2, strings.Count(page.String(), "<svg"), "one latency and one goroutine chart per scenario")
-	for _, l := range rowLegend {
+	legend := legendFor(res)
+	for _, want := range []string{"legit      =", "legit success =", "answered   =", "peak       =", "attributed timeouts ="} {
+		assert.True(t, slices.ContainsFunc(legend, func(l string) bool { return strings.HasPrefix(l, want) }), "the run's rows use %q", want)
+	}
+	for _, l := range legend {
 		assert.Contains(t, table.String(), l, "the table defines its rows")
 	}
 	assert.NotContains(t, page.String(), "<script")
