@@ -21,8 +21,11 @@ type conn struct {
 	addr     netip.Addr
 	slot     int // ipTable slot, -1 if none
 	released atomic.Bool
-	g        *guard // nil unless a read guard or preemption needs to see reads
-	w        *wguard
+	// parked is set once the tarpit holds the inner connection: the
+	// wrapper then never touches it again (tarpit.go).
+	parked atomic.Bool
+	g      *guard // nil unless a read guard or preemption needs to see reads
+	w      *wguard
 
 	// http is set once http.Server reported the connection through
 	// Listener.ConnState: from then on its state, not its first byte,
@@ -100,6 +103,9 @@ func (c *conn) NetConn() net.Conn { return c.Conn }
 // releases, so a double Close cannot free a slot it does not hold.
 func (c *conn) Close() error {
 	c.release(NoReason)
+	if c.parked.Load() {
+		return nil
+	}
 	return c.Conn.Close()
 }
 
@@ -134,12 +140,43 @@ func (c *conn) release(why Reason) bool {
 }
 
 // cut closes the connection with a reset, counted as why, unless it was
-// already released.
+// already released; under pressure it may park it instead (end).
 func (c *conn) cut(why Reason) {
-	if c.release(why) {
-		abort(c.Conn)
+	held := 0
+	if why == SlowClient && c.slot >= 0 {
+		held = c.l.ips.held(c.slot)
 	}
+	c.end(why, held)
 }
+
+// end is cut for a connection whose source holds srcHeld connections:
+// reset, or parked in the tarpit when Listener.parkable says so. A parked
+// connection's blocked reader (http.Server's) is woken by a past read
+// deadline rather than by closing the socket, and the wrapper reports it
+// closed from then on.
+func (c *conn) end(why Reason, srcHeld int) {
+	// Judged before release, which gives back this connection's slot.
+	park := c.l.parkable(why, srcHeld)
+	if !c.release(why) {
+		return
+	}
+	if park && c.l.tp.park(c.Conn) {
+		// Under the guard's lock, which Read holds while it arms its
+		// own deadline: either Read armed it before (and this past
+		// deadline replaces it) or it sees parked and does not read.
+		if c.g != nil {
+			c.g.mu.Lock()
+			defer c.g.mu.Unlock()
+		}
+		c.parked.Store(true)
+		_ = c.Conn.SetReadDeadline(aLongTimeAgo)
+		return
+	}
+	abort(c.Conn)
+}
+
+// aLongTimeAgo is a read deadline in the past: it wakes a blocked Read.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // activate marks a connection as serving (never preempted).
 func (c *conn) setState(s connState) {
@@ -275,12 +312,19 @@ func (c *conn) Read(b []byte) (int, error) {
 	}
 	for {
 		c.g.mu.Lock()
+		if c.parked.Load() {
+			c.g.mu.Unlock()
+			return 0, net.ErrClosed
+		}
 		err := c.apply(c.deadline(time.Now()))
 		c.g.mu.Unlock()
 		if err != nil {
 			return 0, err
 		}
 		n, err := c.Conn.Read(b)
+		if err != nil && c.parked.Load() {
+			return n, net.ErrClosed
+		}
 		c.g.mu.Lock()
 		if n > 0 {
 			if !c.g.gotByte && !c.http.Load() && c.l.lg != nil {

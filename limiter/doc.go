@@ -72,6 +72,23 @@
 // each connection's requests and cancellations, which cuts an HTTP/2
 // rapid-reset client (CVE-2023-44487) within a burst.
 //
+// A reset tells a client to come back, and a botnet comes back at once: a
+// flood of many times the cap, each connection redialled the moment it is
+// closed, turns every refusal into another accept. So under pressure (at
+// least half the cap open) the Listener does not reset a connection it
+// refuses or preempts from a heavy source (FairShare, IPConns,
+// IPAcceptRate, or a fresh connection preempted or cut as SlowClient from
+// a source holding two or more): it parks it in a tarpit, open, unread,
+// with no goroutine, until its hold time, its peer's close, the tarpit's
+// budget or Close ends it. The budget is bounded by the file descriptors
+// the process has to spare. It is counted under its Reason like a reset,
+// and ListenerStats.Tarpitted says how many are held. Against the siege's
+// botnet (64 times the cap from 32 addresses) it cut the dials from 61,053
+// to 9,216 in 4 s and the legitimate client's p99 from 128 ms to 4 ms. An
+// idle keep-alive is never parked. Behind a load balancer or NAT, where one
+// address carries many clients, turn it off with WithoutTarpit; see
+// WithTarpit.
+//
 // # What only the kernel or a load balancer can stop
 //
 // Every connection the Listener sees has completed a TCP handshake and cost

@@ -106,6 +106,13 @@ func (t *ipTable) release(idx int) {
 	t.mu.Unlock()
 }
 
+// held returns how many connections slot idx's prefix holds.
+func (t *ipTable) held(idx int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.slots[idx].active)
+}
+
 func (t *ipTable) stats() (used int, lossy uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

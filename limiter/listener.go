@@ -45,6 +45,7 @@ type Listener struct {
 	lg      *ledger    // nil unless the policy is Preempt
 	streams *gcra      // nil: no per-connection request rate
 	resets  *gcra      // nil: no per-connection reset rate
+	tp      *tarpit    // nil: WithoutTarpit
 
 	active   atomic.Int64
 	incoming atomic.Uint64
@@ -102,6 +103,13 @@ func NewListener(inner net.Listener, opts ...ListenerOption) (*Listener, error) 
 	if cfg.overflow == Preempt {
 		l.lg = newLedger(len(l.ips.slots), cfg.maxConns)
 	}
+	if !cfg.tarpitOff {
+		n, hold := cfg.tarpitMax, cfg.tarpitHold
+		if n == 0 {
+			n, hold = min(DefaultTarpitPerConn*cfg.maxConns, maxCapacity), DefaultTarpitHold
+		}
+		l.tp = newTarpit(n, hold, cfg.maxConns)
+	}
 	return l, nil
 }
 
@@ -146,6 +154,12 @@ func (l *Listener) Accept() (net.Conn, error) {
 			}
 			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil, ErrClosed
+			}
+			// Out of file descriptors: the tarpit gives back half of
+			// what it holds, and Accept tries again at once rather than
+			// leave http.Server to back off while clients queue.
+			if l.tp != nil && fdExhausted(err) && l.tp.release(max(1, l.tp.held()/2)) > 0 {
+				continue
 			}
 			return nil, err
 		}
@@ -233,7 +247,12 @@ func (l *Listener) takeSlot(slot int) Reason {
 		l.mu.Lock()
 		empty := l.lg.n == 0
 		v := l.lg.victim(slot, now)
+		held := 0
 		if v != nil {
+			if v.tier == tierFresh {
+				t := l.lg.tier[tierFresh]
+				held = int(t.src[t.source(v.slot)].n)
+			}
 			// Chosen and marked under mu: a ConnState change to active
 			// that comes later finds it gone and cannot revive it, and
 			// one that came earlier took it out of the ledger, so it was
@@ -253,7 +272,7 @@ func (l *Listener) takeSlot(slot int) Reason {
 		// concurrently may take it first, or the victim may have been
 		// closed by its owner a moment before and its release not yet
 		// have returned the slot: hence a few rounds.
-		v.cut(Preempted)
+		v.end(Preempted, held)
 	}
 	select {
 	case l.sem <- struct{}{}:
@@ -263,15 +282,35 @@ func (l *Listener) takeSlot(slot int) Reason {
 	}
 }
 
-// reject closes c at once with a reset: a graceful close would leave the
-// socket in FIN_WAIT/TIME_WAIT, costing the server state per attack
-// connection.
+// reject closes c at once with a reset, or parks it in the tarpit (see
+// tarpit.go): a graceful close would leave the socket in
+// FIN_WAIT/TIME_WAIT, costing the server state per attack connection.
 func (l *Listener) reject(c net.Conn, a netip.Addr, why Reason) {
+	park := l.parkable(why, 0)
 	l.rejected[why].Add(1)
 	if l.cfg.onReject != nil {
 		l.cfg.onReject(a, why)
 	}
+	if park && l.tp.park(c) {
+		return
+	}
 	abort(c)
+}
+
+// parkable reports whether a connection ended for why, from a source that
+// holds srcHeld connections, goes to the tarpit rather than being reset:
+// under pressure, and when why marks its source as heavy (tarpit.go).
+func (l *Listener) parkable(why Reason, srcHeld int) bool {
+	if l.tp == nil || 2*l.active.Load() < int64(l.cfg.maxConns) {
+		return false
+	}
+	switch why {
+	case FairShare, IPConns, IPAcceptRate:
+		return true
+	case Preempted, SlowClient:
+		return srcHeld >= 2
+	}
+	return false
 }
 
 func abort(c net.Conn) {
@@ -295,13 +334,17 @@ func remoteAddr(c net.Conn) netip.Addr {
 }
 
 // Close closes the inner listener and makes every pending and future Accept
-// return ErrClosed. Connections already accepted stay open. Close returns
+// return ErrClosed. Connections already accepted stay open; those held in
+// the tarpit are reset. Close returns
 // the inner listener's error the first time and ErrClosed afterwards.
 func (l *Listener) Close() error {
 	err := ErrClosed
 	l.once.Do(func() {
 		l.cancel()
 		err = l.inner.Close()
+		if l.tp != nil {
+			l.tp.close()
+		}
 	})
 	return err
 }
@@ -328,6 +371,7 @@ type ListenerStats struct {
 	// st.Rejected[limiter.IPConns], or st.Rejected.Map() for labels.
 	Rejected       ReasonCounts
 	Preemptable    int    // Preempt: held connections not serving a request (new or idle keep-alive)
+	Tarpitted      int    // refused connections held open and unread instead of reset (WithTarpit); already counted in Rejected
 	TrackedIPs     int    // source prefixes in the per-IP table
 	LossyEvictions uint64 // prefixes forgotten while their accept rate was not yet refilled
 }
@@ -387,6 +431,9 @@ func (l *Listener) Stats() ListenerStats {
 		l.mu.Lock()
 		st.Preemptable = l.lg.n
 		l.mu.Unlock()
+	}
+	if l.tp != nil {
+		st.Tarpitted = l.tp.held()
 	}
 	return st
 }

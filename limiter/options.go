@@ -72,6 +72,9 @@ type listenerConfig struct {
 	resetBurst     int
 	deferAccept    time.Duration
 	pressureFloor  float64
+	tarpitMax      int // 0: DefaultTarpitPerConn × maxConns
+	tarpitHold     time.Duration
+	tarpitOff      bool
 }
 
 // WithMaxConns caps the connections open at once (default DefaultMaxConns,

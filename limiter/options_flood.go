@@ -112,6 +112,34 @@ func WithAdaptiveTimeouts(floor float64) ListenerOption {
 	}
 }
 
+// WithTarpit sets the tarpit (see the package documentation, "Connection
+// floods from many addresses"): under pressure, connections refused or
+// preempted from heavy sources are held open and unread, for hold at
+// most, instead of being reset, so that a botnet's reconnect loop stops.
+// maxHeld bounds how many are held at once; the tarpit never takes more
+// than half of the file descriptors left beyond WithMaxConns and
+// PreflightFDHeadroom, whatever maxHeld says. The default is on, with
+// DefaultTarpitPerConn × WithMaxConns and DefaultTarpitHold.
+func WithTarpit(maxHeld int, hold time.Duration) ListenerOption {
+	return func(c *listenerConfig) error {
+		if maxHeld < 1 || maxHeld > maxCapacity || hold <= 0 {
+			return invalidf("WithTarpit(%d, %v): maxHeld must be in [1, %d] and hold positive", maxHeld, hold, maxCapacity)
+		}
+		c.tarpitMax, c.tarpitHold, c.tarpitOff = maxHeld, hold, false
+		return nil
+	}
+}
+
+// WithoutTarpit resets every connection the Listener refuses or cuts at
+// once. Use it behind a load balancer or a NAT, where one source address
+// carries many clients and a held connection may be a legitimate one.
+func WithoutTarpit() ListenerOption {
+	return func(c *listenerConfig) error {
+		c.tarpitOff = true
+		return nil
+	}
+}
+
 // pressured scales d by the current occupancy (WithAdaptiveTimeouts).
 func (l *Listener) pressured(d time.Duration) time.Duration {
 	f := l.cfg.pressureFloor

@@ -45,6 +45,12 @@ func FuzzOptions(f *testing.F) {
 			// cleanly whatever the value.
 			opts = append(opts, WithDeferAccept(time.Duration(deferAcc)))
 		}
+		switch {
+		case resetBurst < 0:
+			opts = append(opts, WithoutTarpit())
+		case resetBurst > 0:
+			opts = append(opts, WithTarpit(resetBurst, time.Duration(readWin)))
+		}
 		if maxConns > 1<<16 && maxConns <= maxCapacity {
 			return // valid caps this large allocate a table per run; the bounds are checked above
 		}

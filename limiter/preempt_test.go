@@ -145,7 +145,7 @@ func TestPreemptPicksTheBiggestHolder(t *testing.T) {
 		inner := newChanListener()
 		var mu sync.Mutex
 		var hooked []Reason
-		l, err := NewListener(inner, WithMaxConns(4), WithOverflow(Preempt),
+		l, err := NewListener(inner, WithMaxConns(4), WithOverflow(Preempt), WithoutTarpit(),
 			WithOnRejectConn(func(_ netip.Addr, r Reason) { mu.Lock(); hooked = append(hooked, r); mu.Unlock() }))
 		require.NoError(t, err)
 		defer l.Close()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -65,6 +66,10 @@ func (c *conn) slowWrite(err error, user time.Time) error {
 
 // Write writes b under the minimum-write-rate deadline, if one is set.
 func (c *conn) Write(b []byte) (int, error) {
+	if c.parked.Load() {
+		// The tarpit holds the socket: nothing more is sent on it.
+		return 0, net.ErrClosed
+	}
 	if c.w == nil {
 		return c.Conn.Write(b)
 	}

@@ -51,6 +51,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.IntVar(&c.StreamBurst, "stream-burst", limiter.DefaultStreamBurst, "burst of -stream-rate")
 	fs.Float64Var(&c.ResetRate, "reset-rate", limiter.DefaultResetRate, "requests cancelled by the client (HTTP/2 rapid reset) per second per connection (negative: off)")
 	fs.IntVar(&c.ResetBurst, "reset-burst", limiter.DefaultResetBurst, "burst of -reset-rate")
+	fs.IntVar(&c.TarpitMax, "tarpit", d.TarpitMax, "hold at most this many refused connections of heavy sources open and unread instead of resetting them (0: 64 × -max-conns; negative: off, e.g. behind a load balancer)")
+	fs.DurationVar(&c.TarpitHold, "tarpit-hold", d.TarpitHold, "hold a refused connection this long at most (0: 30s)")
 	fs.DurationVar(&c.RejectLogEvery, "reject-log-every", d.RejectLogEvery, "log refused, preempted and cut connections, one line per reason per period (negative: never)")
 	// The http.Server (Listener.Harden fills what is left at zero).
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", limiter.HardenReadHeaderTimeout, "time to read a request's header")

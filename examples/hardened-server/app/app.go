@@ -53,6 +53,14 @@ type Config struct {
 	// (default 0.2; 1 or negative: fixed).
 	FirstByteTimeout time.Duration
 	AdaptiveFloor    float64
+	// TarpitMax is how many connections refused or preempted from heavy
+	// sources under pressure are held open and unread instead of reset,
+	// so that a botnet does not redial them at once (default: the
+	// limiter's, 64 × MaxConns, within the spare file descriptors;
+	// negative: off, as behind a load balancer). TarpitHold is how long
+	// one is held at most (default 30 s).
+	TarpitMax  int
+	TarpitHold time.Duration
 	// DeferAccept leaves a connection in the kernel until its first byte
 	// arrives, for up to this long (Linux TCP_DEFER_ACCEPT; default 2 s).
 	DeferAccept time.Duration

@@ -87,6 +87,19 @@ func (a *App) listenerOptions() ([]limiter.ListenerOption, error) {
 			opts = append(opts, limiter.WithAdaptiveTimeouts(c.AdaptiveFloor))
 		}
 	}
+	switch {
+	case c.TarpitMax < 0:
+		opts = append(opts, limiter.WithoutTarpit())
+	case c.TarpitMax > 0 || c.TarpitHold > 0:
+		n, hold := c.TarpitMax, c.TarpitHold
+		if n == 0 {
+			n = limiter.DefaultTarpitPerConn * c.MaxConns
+		}
+		if hold <= 0 {
+			hold = limiter.DefaultTarpitHold
+		}
+		opts = append(opts, limiter.WithTarpit(n, hold))
+	}
 	// TCP_DEFER_ACCEPT exists on Linux only; elsewhere the first-byte
 	// timeout does the same job one step later, in the process.
 	if c.DeferAccept > 0 && runtime.GOOS == "linux" {
