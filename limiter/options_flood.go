@@ -21,8 +21,9 @@ const (
 )
 
 // WithMinWriteRate closes a connection whose peer takes a response slower
-// than bytesPerSec (SlowWrite): each write of n bytes must be taken within
-// window + n/bytesPerSec. It stops the slow-read attack (a client that
+// than bytesPerSec (SlowWrite): a response is written in chunks of one
+// window's worth at that rate (at least 16 KiB), and each must be taken
+// within window + chunk/bytesPerSec. It stops the slow-read attack (a client that
 // requests a large response and reads it a byte at a time, holding the
 // connection and its buffers for as long as it likes) without capping how
 // long an honest download may last, which a whole-response WriteTimeout

@@ -64,7 +64,10 @@ func (c *conn) slowWrite(err error, user time.Time) error {
 	return errSlowWrite
 }
 
-// Write writes b under the minimum-write-rate deadline, if one is set.
+// Write writes b under the minimum-write-rate deadline, if one is set, in
+// chunks of writeChunk bytes, each under its own deadline: one deadline
+// for a large write (net/http hands a connection 32 KiB at a time) would
+// give a client reading a byte a second most of a minute per write.
 func (c *conn) Write(b []byte) (int, error) {
 	if c.parked.Load() {
 		// The tarpit holds the socket: nothing more is sent on it.
@@ -73,24 +76,45 @@ func (c *conn) Write(b []byte) (int, error) {
 	if c.w == nil {
 		return c.Conn.Write(b)
 	}
-	user, err := c.writeDeadline(int64(len(b)))
-	if err != nil {
-		return 0, err
+	chunk := c.l.writeChunk()
+	total := 0
+	for {
+		p := b[:int(min(int64(len(b)), chunk))]
+		user, err := c.writeDeadline(int64(len(p)))
+		if err != nil {
+			return total, err
+		}
+		n, err := c.Conn.Write(p)
+		total += n
+		if err != nil {
+			return total, c.slowWrite(err, user)
+		}
+		b = b[n:]
+		if len(b) == 0 {
+			return total, nil
+		}
 	}
-	n, err := c.Conn.Write(b)
-	if err != nil {
-		err = c.slowWrite(err, user)
-	}
-	return n, err
 }
 
-// guardedReadFrom copies r in chunks of one window's worth at the minimum
-// rate (at least 64 KiB), each under its own deadline. Each chunk still
+// minWriteChunk is the smallest unit the minimum write rate judges: below
+// it the deadline's window, not the rate, would decide.
+const minWriteChunk = 16 << 10
+
+// writeChunk is how many bytes one write deadline covers: one window's
+// worth at the minimum rate, at least minWriteChunk. A chunk must be taken
+// within the window plus its size at the rate, so a peer that takes less
+// than about half the rate, averaged over two windows, is cut.
+func (l *Listener) writeChunk() int64 {
+	cfg := &l.cfg
+	return max(int64(float64(cfg.minWriteRate)*cfg.minWriteWindow.Seconds()), minWriteChunk)
+}
+
+// guardedReadFrom copies r in chunks of writeChunk bytes, each under its
+// own deadline. Each chunk still
 // goes through the inner ReaderFrom, so sendfile and splice stay in use
 // (net handles an *io.LimitedReader around a file).
 func (c *conn) guardedReadFrom(r io.Reader) (int64, error) {
-	cfg := &c.l.cfg
-	chunk := max(int64(float64(cfg.minWriteRate)*cfg.minWriteWindow.Seconds()), 64<<10)
+	chunk := c.l.writeChunk()
 	rf, ok := c.Conn.(io.ReaderFrom)
 	var total int64
 	for {

@@ -6,7 +6,8 @@
 #   slow body  (-B) a POST /upload whose body trickles in
 #   slow read  (-X) a GET /download of 32 MiB (more than the kernel buffers) read through a tiny TCP window
 # Each must leave the legitimate user (a new connection every 50 ms from
-# 127.0.0.2, 1 s patience) at least 99 % served. About 2.5 minutes.
+# 127.0.0.2, 1 s patience) at least 99 % served, and the slow readers must
+# be cut by the minimum write rate (slow-write). About 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -87,8 +88,16 @@ attack slowread "http://$addr/download?size=33554432" -X -c 500 -r 100 -w 1 -y 6
 
 echo
 echo "== listener counters after the attacks (admin endpoint)"
-curl -s --max-time 5 "http://$admin/debug/garrison" | tr -d '\n' | grep -o '"listener":{[^}]*}[^}]*}' || true
-echo
+counters=$(curl -s --max-time 5 "http://$admin/debug/garrison" | tr -d '\n' | grep -o '"listener":{[^}]*}[^}]*}' || true)
+echo "$counters"
+# The slow readers must have been cut by the minimum write rate, not
+# merely outlived the attack.
+slow_write=$(grep -o '"slow-write":[0-9]*' <<<"$counters" | cut -d: -f2)
+echo "slow readers cut by the minimum write rate: ${slow_write:-none}"
+if [[ -z "$slow_write" || "$slow_write" -eq 0 ]]; then
+  echo "FAIL: slowread: no connection was cut as slow-write"
+  failed=1
+fi
 if [[ $failed -ne 0 ]]; then
   echo "slowhttp: FAIL"
   exit 1
