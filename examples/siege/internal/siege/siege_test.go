@@ -252,7 +252,7 @@ var overloadScenarios = map[string]bool{"capacity-drop": true, "priority": true}
 // on a loaded machine: the naive service collapses, the fast-tuned cap
 // loses the slow phase, the adaptive limit keeps most of it, critical
 // requests get through the sheddable flood. The 90 % and 99 % bounds are
-// the siege's own verdict (go run ./examples/siege; .ci/checks/overload.sh).
+// the siege's own verdict (go run ./examples/siege; .ci/checks/siege.sh).
 func TestOverloadScenarios(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
