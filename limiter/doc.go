@@ -74,11 +74,11 @@
 //
 // A reset tells a client to come back, and a botnet comes back at once: a
 // flood of many times the cap, each connection redialled the moment it is
-// closed, turns every refusal into another accept. So under pressure (at
-// least half the cap open) the Listener does not reset a connection it
-// refuses or preempts from a heavy source (FairShare, IPConns,
-// IPAcceptRate, or a fresh connection preempted or cut as SlowClient from
-// a source holding two or more): it parks it in a tarpit, open, unread,
+// closed, turns every refusal into another accept. So the Listener does
+// not reset a connection it refuses from a heavy source (FairShare,
+// IPConns, IPAcceptRate; under pressure, at least half the cap open, also
+// a fresh connection preempted or cut as SlowClient from a source holding
+// two or more): it parks it in a tarpit, open, unread,
 // with no goroutine, until its hold time, its peer's close, the tarpit's
 // budget or Close ends it. The budget is bounded by the file descriptors
 // the process has to spare. It is counted under its Reason like a reset,

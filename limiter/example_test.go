@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/garrison-go/garrison/limiter"
@@ -17,10 +18,12 @@ func ExampleNewListener() {
 	if err != nil {
 		panic(err)
 	}
+	refused := make(chan limiter.Reason, 1)
 	l, err := limiter.NewListener(inner,
 		limiter.WithMaxConns(1000),
 		limiter.WithMaxConnsPerIP(1),
-		limiter.WithFirstByteTimeout(5*time.Second))
+		limiter.WithFirstByteTimeout(5*time.Second),
+		limiter.WithOnRejectConn(func(_ netip.Addr, why limiter.Reason) { refused <- why }))
 	if err != nil {
 		panic(err)
 	}
@@ -36,25 +39,35 @@ func ExampleNewListener() {
 		}
 	}()
 
-	first, _ := net.Dial("tcp", l.Addr().String())
+	first, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		panic(err)
+	}
 	defer first.Close()
 	c := <-accepted
 	defer c.Close()
 
-	// A second connection from the same address is over its limit: it is
-	// reset at once, and Accept goes on to the next client.
+	// A second connection from the same address is over its limit: Accept
+	// refuses it and goes on to the next client. Its source is at its cap,
+	// so it is held open and unread (the tarpit) rather than reset: a
+	// flooder gets no signal to redial.
 	second, err := net.Dial("tcp", l.Addr().String())
-	if err == nil {
-		_, err = second.Read(make([]byte, 1))
-		second.Close()
+	if err != nil {
+		panic(err)
 	}
+	defer second.Close()
+	fmt.Println("second refused:", <-refused)
+	fmt.Println("held:", l.Stats().Tarpitted)
+
+	// Close resets what the tarpit holds.
 	l.Close()
 	<-accepted
-	fmt.Println("second refused:", err != nil)
-	fmt.Println("ip-conns rejections:", l.Stats().Rejected[limiter.IPConns])
+	_, err = second.Read(make([]byte, 1))
+	fmt.Println("second closed:", err != nil)
 	// Output:
-	// second refused: true
-	// ip-conns rejections: 1
+	// second refused: ip-conns
+	// held: 1
+	// second closed: true
 }
 
 func ExampleNewKeyed() {

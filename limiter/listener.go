@@ -299,16 +299,17 @@ func (l *Listener) reject(c net.Conn, a netip.Addr, why Reason) {
 
 // parkable reports whether a connection ended for why, from a source that
 // holds srcHeld connections, goes to the tarpit rather than being reset:
-// under pressure, and when why marks its source as heavy (tarpit.go).
+// when why marks its source as heavy, and for a preemption or a slow
+// client only under pressure (tarpit.go).
 func (l *Listener) parkable(why Reason, srcHeld int) bool {
-	if l.tp == nil || 2*l.active.Load() < int64(l.cfg.maxConns) {
+	if l.tp == nil {
 		return false
 	}
 	switch why {
 	case FairShare, IPConns, IPAcceptRate:
 		return true
 	case Preempted, SlowClient:
-		return srcHeld >= 2
+		return srcHeld >= 2 && 2*l.active.Load() >= int64(l.cfg.maxConns)
 	}
 	return false
 }

@@ -29,6 +29,10 @@ func newTestListener(t *testing.T, network, addr string, opts ...ListenerOption)
 	return l
 }
 
+// noTarpit makes refusals resets, for the tests that watch a refusal from
+// the client's side; tarpit_test.go covers the refusals that are held.
+var noTarpit = WithoutTarpit()
+
 // dialFrom connects to l from the loopback source address src ("" for any).
 // Linux routes all of 127.0.0.0/8 to lo, so each 127.x.y.z is a distinct
 // client.
@@ -154,7 +158,7 @@ func TestListenerShed(t *testing.T) {
 }
 
 func TestListenerPerIPIsolation(t *testing.T) {
-	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConnsPerIP(2))
+	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConnsPerIP(2), noTarpit)
 	conns := acceptLoop(t, l)
 	dialFrom(t, l, "127.0.0.2")
 	dialFrom(t, l, "127.0.0.2")
@@ -178,7 +182,7 @@ func TestListenerPerIPIsolation(t *testing.T) {
 }
 
 func TestListenerPerIPRate(t *testing.T) {
-	l := newTestListener(t, "tcp", "127.0.0.1:0", WithAcceptRatePerIP(rate.Every(time.Hour), 2))
+	l := newTestListener(t, "tcp", "127.0.0.1:0", WithAcceptRatePerIP(rate.Every(time.Hour), 2), noTarpit)
 	conns := acceptLoop(t, l)
 	for range 2 {
 		dialFrom(t, l, "127.0.0.4")
@@ -200,7 +204,7 @@ func TestListenerGlobalAcceptRateShed(t *testing.T) {
 }
 
 func TestListenerIPv6(t *testing.T) {
-	l := newTestListener(t, "tcp6", "[::1]:0", WithMaxConnsPerIP(1))
+	l := newTestListener(t, "tcp6", "[::1]:0", WithMaxConnsPerIP(1), noTarpit)
 	conns := acceptLoop(t, l)
 	dialFrom(t, l, "")
 	require.Equal(t, "::1", remote(<-conns))
@@ -331,7 +335,7 @@ func TestNewListenerValidates(t *testing.T) {
 // small cap; every connection ends in exactly one accounted state, seen the
 // same way by client and server.
 func TestListenerAccountingStress(t *testing.T) {
-	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConns(4), WithOverflow(Shed), WithMaxConnsPerIP(1))
+	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConns(4), WithOverflow(Shed), WithMaxConnsPerIP(1), noTarpit)
 	var served sync.WaitGroup
 	acceptDone := make(chan struct{})
 	go func() {

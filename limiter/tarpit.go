@@ -18,23 +18,27 @@ import (
 // connections, 9,216 dials (the first ones, plus the bots that close
 // themselves) and a p99 of 4 ms, below the naive server's.
 //
-// So, under pressure, a connection that the Listener ends for a reason
-// that marks its source as heavy is parked instead: it keeps its file
+// So a connection that the Listener ends for a reason that marks its
+// source as heavy is parked instead: it keeps its file
 // descriptor, with no goroutine, no buffer and no timer of its own, and is
 // never read. Its client sees a connection that does not answer. It is
 // counted when it is refused, under its Reason, exactly as a reset one is;
-// the tarpit only delays the close. It is parked when
+// the tarpit only delays the close. It is parked when the Reason marks a
+// heavy source:
 //
-//   - the Listener is under pressure: at least half of WithMaxConns open.
-//     Below that nothing is refused for being crowded, and a reset is the
-//     kinder answer to a client that erred;
-//   - and the Reason marks a heavy source: FairShare, IPConns or
-//     IPAcceptRate (the source holds its share, or dials too fast), or
-//     Preempted or SlowClient when the source holds at least two
-//     connections. A preempted keep-alive connection is never parked (it
-//     has served a request, so its client speaks HTTP and would send its
-//     next request into the silence); nor is anything refused for
-//     GlobalConns or AcceptRate, which say nothing about the source.
+//   - FairShare, IPConns or IPAcceptRate: the source already holds its
+//     share or its per-address cap, or dials faster than its rate, by the
+//     operator's own limits. A single address flooding with thousands of
+//     connections is held, not cycled;
+//   - Preempted or SlowClient, when the source holds at least two
+//     connections and the Listener is under pressure (at least half of
+//     WithMaxConns open). Below that pressure a reset is the kinder answer
+//     to a client that erred. A preempted keep-alive connection is never
+//     parked: it has served a request, so its client speaks HTTP and would
+//     send its next request into the silence.
+//
+// Nothing refused for GlobalConns or AcceptRate is parked: those say
+// nothing about the source.
 //
 // Held connections end, with a reset, after the hold time (WithTarpit,
 // default DefaultTarpitHold), as soon as their peer has closed (checked

@@ -72,17 +72,29 @@ func TestTarpitHoldsRefusedConnsOfAHeavySource(t *testing.T) {
 	require.Zero(t, l.Stats().Tarpitted)
 }
 
-// TestTarpitOnlyUnderPressure: below half the cap nothing is parked, even
-// for a reason that marks a heavy source: the client is told at once.
-func TestTarpitOnlyUnderPressure(t *testing.T) {
-	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConns(16), WithMaxConnsPerIP(1), WithOverflow(Preempt))
+// TestTarpitPressure: a source over its per-address cap is held whatever
+// the load, but below half the cap a slow client is reset even from a
+// source holding two: the client is told at once.
+func TestTarpitPressure(t *testing.T) {
+	l := newTestListener(t, "tcp", "127.0.0.1:0", WithMaxConns(16), WithMaxConnsPerIP(2), WithOverflow(Preempt),
+		WithFirstByteTimeout(100*time.Millisecond))
 	conns := acceptLoop(t, l)
-	dialFrom(t, l, "127.0.2.2")
-	<-conns
-	requireRefused(t, l, "127.0.2.2")
+	a, b := dialFrom(t, l, "127.0.2.2"), dialFrom(t, l, "127.0.2.2")
+	for range 2 {
+		c := <-conns
+		go func() { _, _ = c.Read(make([]byte, 1)); _ = c.Close() }()
+	}
+	over := dialFrom(t, l, "127.0.2.2")
+	require.Eventually(t, func() bool { return l.Stats().Tarpitted == 1 }, 5*time.Second, 5*time.Millisecond)
+	requireHeldOpen(t, over)
+	// Silent past the first-byte timeout: cut as SlowClient, and reset.
+	requireClosedByPeer(t, a)
+	requireClosedByPeer(t, b)
 	st := l.Stats()
+	require.Equal(t, uint64(2), st.Rejected[SlowClient])
 	require.Equal(t, uint64(1), st.Rejected[IPConns])
-	require.Zero(t, st.Tarpitted)
+	require.Equal(t, 1, st.Tarpitted)
+	requireAccounted(t, l)
 }
 
 // TestTarpitBudget: the tarpit holds at most its max; beyond it refused
