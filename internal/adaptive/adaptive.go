@@ -645,11 +645,12 @@ func (e *estimator) closeWindow() {
 		// and gives it a fixed point under a steady queue (gradient =
 		// 1 - 1/√limit); it shrinks to nothing as the gradient falls to
 		// 0.5, so that a latency step is answered by the gradient alone:
-		// a doubling of latency halves the limit in about two round
-		// trips. Growth is smoothed (a fifth per window) so that noise
-		// does not walk the limit up; a small fall (gradient above 0.85,
-		// what a noisy window gives) is halved, a large one (a real
-		// step) taken whole.
+		// a doubling of latency takes the limit ×0.75 per window at the
+		// default Tolerance, halving it in three to five round trips.
+		// Growth is smoothed (a fifth per window) so that noise does not
+		// walk the limit up; a small fall (gradient above 0.85, what a
+		// noisy window gives) is halved, a large one (a real step) taken
+		// whole.
 		next := old*gradient + math.Sqrt(old)*(2*gradient-1)
 		switch {
 		case next > old:
