@@ -3,8 +3,12 @@
 //
 //   - frontdoor.go: the front door. limiter.Listener caps connections
 //     globally and per source address and drops clients that send nothing
-//     or trickle bytes; limiter.HardenServer fills in the timeouts and
-//     HTTP/2 limits an http.Server lacks by default. The public port speaks
+//     or trickle bytes; at the cap, a newcomer takes the slot of a held
+//     connection that is not serving a request, from the source holding
+//     the most (Preempt); connections refused from heavy sources are held
+//     open and unread (the tarpit) so that a botnet does not redial them
+//     at once; limiter.HardenServer fills in the timeouts and HTTP/2
+//     limits an http.Server lacks by default. The public port speaks
 //     HTTP/1.1 and cleartext HTTP/2.
 //   - app.go: the configuration and the middleware: rate limit and
 //     concurrency cap refuse excess requests with 429 and 503 and a
