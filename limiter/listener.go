@@ -288,13 +288,14 @@ func (l *Listener) takeSlot(slot int) Reason {
 func (l *Listener) reject(c net.Conn, a netip.Addr, why Reason) {
 	park := l.parkable(why, 0)
 	l.rejected[why].Add(1)
+	if !park || !l.tp.park(c) {
+		abort(c)
+	}
+	// The hook hears of the refusal once it is carried out: Stats then
+	// already counts a parked connection in Tarpitted.
 	if l.cfg.onReject != nil {
 		l.cfg.onReject(a, why)
 	}
-	if park && l.tp.park(c) {
-		return
-	}
-	abort(c)
 }
 
 // parkable reports whether a connection ended for why, from a source that
