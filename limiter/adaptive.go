@@ -124,7 +124,9 @@ type AdaptiveStats struct {
 	// requests let through, Waited those of them that waited for a slot.
 	RejectedSheddable, RejectedNormal, RejectedCritical uint64
 	Admitted, Waited                                    uint64
-	// Dropped counts requests whose context deadline expired in flight.
+	// Dropped counts requests whose context deadline expired in flight,
+	// and those whose client left after waiting longer than the limit
+	// tolerates (Tolerance × the baseline latency): both back it off.
 	Dropped uint64
 }
 
@@ -225,8 +227,11 @@ func AdaptiveConcurrencyMiddleware(a *AdaptiveLimiter, opts ...MiddlewareOption)
 				outcome = adaptive.Success
 			case errors.Is(err, context.DeadlineExceeded):
 				outcome = adaptive.Dropped
+			default:
+				// The client left: a drop if it had waited longer than
+				// the limit tolerates, else no sample.
+				outcome = adaptive.Abandoned
 			}
-			// Canceled: the client left; its latency says nothing.
 		})
 	}
 }

@@ -270,8 +270,14 @@ const (
 	// downstream): the limit backs off at once.
 	Dropped
 	// Ignore: the operation ended for reasons that say nothing of capacity
-	// (its caller left, it failed fast on bad input); not sampled.
+	// (it failed fast on bad input, it panicked); not sampled.
 	Ignore
+	// Abandoned: the caller left before the operation ended. A caller that
+	// left after waiting longer than the tolerated latency (Tolerance ×
+	// the baseline) most likely left because it was slow: that counts as
+	// Dropped. One that left sooner says nothing of capacity: ignored.
+	// Only a timed operation can tell; an untimed one is ignored.
+	Abandoned
 )
 
 // Acquire admits one operation if fewer than the limit are in flight. The
@@ -421,6 +427,19 @@ func (l *Limit) sample(start time.Time, o Outcome, n int64) {
 		rtt = time.Since(start)
 	}
 	l.mu.Lock()
+	if o == Abandoned {
+		// A caller that waited past the tolerated latency and left was
+		// failed by the overload as surely as a timeout: without this,
+		// a limit far above a dependency that lost capacity would see
+		// only callers leaving at their deadline, no sample at all, and
+		// stay there.
+		if e := &l.est; e.baseline == 0 || float64(rtt) <= e.cfg.Tolerance*e.baseline {
+			l.mu.Unlock()
+			return
+		}
+		o = Dropped
+		l.dropped.Add(1)
+	}
 	if next, changed := l.est.observe(start, rtt, o == Dropped, n); changed {
 		l.limit.Store(next)
 	}
@@ -497,6 +516,13 @@ func (e *estimator) endProbe() {
 			// some of the slower operations, and would understate the
 			// throughput the limit had.
 			e.saved = max(e.saved, e.steady*e.baseline/min(e.steadyRTT, e.cfg.Tolerance*old))
+		} else if e.slow >= 3 && e.short > 0 {
+			// Slow windows started this probe, yet the dependency is
+			// not slower at no load: the latency was a queue (its
+			// capacity dropped, or a limit restored above it). Come back
+			// at the limit that queue allows, by Little's law, not at
+			// the one that built it.
+			e.saved *= min(1, max(0.1, e.cfg.Tolerance*e.baseline/e.short))
 		}
 	}
 	e.probing = false

@@ -593,3 +593,48 @@ func TestSmallLimitKeepsTwoSlotsForCritical(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestAbandonedLateIsADrop: a caller that left after waiting longer than
+// the tolerated latency counts as a drop (a limit above a dependency that
+// lost capacity would otherwise see only callers leaving at their
+// deadline, and no sample at all); one that left quickly is ignored.
+func TestAbandonedLateIsADrop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := New(Config{Min: 1, Max: 64, Initial: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 50 {
+			tok, ok := l.Acquire()
+			if !ok {
+				t.Fatal("refused below the limit")
+			}
+			time.Sleep(10 * time.Millisecond)
+			l.Release(tok, Success)
+		}
+		if st := l.Stats(); st.Baseline == 0 {
+			t.Fatalf("no baseline after 50 samples: %+v", st)
+		}
+		leave := func(after time.Duration) {
+			tok, ok := l.Acquire()
+			if !ok {
+				t.Fatal("refused below the limit")
+			}
+			time.Sleep(after)
+			l.Release(tok, Abandoned)
+		}
+		leave(5 * time.Millisecond)
+		if d := l.Stats().Dropped; d != 0 {
+			t.Fatalf("a caller that left after 5 ms (baseline 10 ms) counted as %d drops", d)
+		}
+		before := l.Current()
+		leave(200 * time.Millisecond)
+		st := l.Stats()
+		if st.Dropped != 1 {
+			t.Fatalf("a caller that left after 200 ms counted as %d drops, want 1", st.Dropped)
+		}
+		if st.Limit >= before {
+			t.Fatalf("limit %d after a late abandonment, want below %d", st.Limit, before)
+		}
+	})
+}
