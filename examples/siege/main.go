@@ -6,6 +6,7 @@
 //	go run ./examples/siege -scenario race  # one scenario
 //	go run ./examples/siege -json           # machine-readable results
 //	go run ./examples/siege -report siege.html
+//	go run ./examples/siege -from run.json -report siege.html   # redraw a saved -json run
 //
 // Both twins run in this process on 127.0.0.1 ephemeral ports; attackers
 // use 127.0.0.2 and up, and the botnet scenarios 127.0.1.1 and up (Linux
@@ -50,6 +51,7 @@ Usage: go run ./examples/siege [flags]
 	scenario := flag.String("scenario", "", "run one scenario: "+strings.Join(siege.Names(), ", "))
 	asJSON := flag.Bool("json", false, "print the results as JSON instead of the table")
 	report := flag.String("report", "", "also write a self-contained HTML report with latency charts to this file")
+	from := flag.String("from", "", "attack nothing: read the results of an earlier -json run from this file and print or draw them")
 	logPath := flag.String("log", "", "write the hardened twin's log (sampled refusals, lock-order and watchdog reports) to this file")
 	flag.Parse()
 
@@ -70,7 +72,13 @@ Usage: go run ./examples/siege [flags]
 	if logFile != nil {
 		opts.Log = logFile
 	}
-	res, err := siege.Run(ctx, opts)
+	var res *siege.Result
+	var err error
+	if *from != "" {
+		res, err = readResults(*from)
+	} else {
+		res, err = siege.Run(ctx, opts)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -105,4 +113,13 @@ func writeReport(path string, res *siege.Result) error {
 		return err
 	}
 	return f.Close()
+}
+
+func readResults(path string) (*siege.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return siege.ReadJSON(f)
 }

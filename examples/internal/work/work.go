@@ -7,6 +7,7 @@ package work
 import (
 	"context"
 	"crypto/sha256"
+	"math"
 	"runtime"
 	"time"
 )
@@ -56,4 +57,25 @@ func Pause(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// RoundsFor returns how many hashing rounds over a buffer of size bytes
+// cost about cpu of CPU time on this machine (at least 1), measured now:
+// a job defined in rounds alone is three times lighter on a CPU with
+// SHA instructions than on one without, and an attack sized for one
+// would not overload the other.
+func RoundsFor(size int, cpu time.Duration) int {
+	buf := make([]byte, max(size, sha256.Size))
+	const probe = 8
+	best := time.Duration(math.MaxInt64)
+	for range 5 {
+		t0 := time.Now()
+		for range probe {
+			sum := sha256.Sum256(buf)
+			copy(buf, sum[:])
+		}
+		best = min(best, time.Since(t0))
+	}
+	perRound := max(best/probe, time.Nanosecond)
+	return max(int(cpu/perRound), 1)
 }

@@ -34,3 +34,12 @@ func TestJobCompletes(t *testing.T) {
 	assert.ErrorIs(t, Pause(ctx, time.Hour), context.Canceled)
 	assert.ErrorIs(t, Pause(ctx, 0), context.Canceled)
 }
+
+func TestRoundsForScalesWithTheCost(t *testing.T) {
+	small, large := RoundsFor(64<<10, 2*time.Millisecond), RoundsFor(64<<10, 20*time.Millisecond)
+	assert.GreaterOrEqual(t, small, 1)
+	// Ten times the CPU is about ten times the rounds; timing noise on a
+	// shared machine is allowed a factor of two either way.
+	assert.InDelta(t, 10, float64(large)/float64(small), 5)
+	assert.Greater(t, RoundsFor(1<<10, 2*time.Millisecond), small, "a smaller buffer hashes faster, so it takes more rounds")
+}

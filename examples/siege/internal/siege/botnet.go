@@ -222,6 +222,7 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		actx, cancel := context.WithTimeout(ctx, e.p.botnetPhase)
 		defer cancel()
 		t0 := time.Now()
+		from := ms(t0.Sub(s.start))
 		c := newClient(e.legitSrc, false, 1, e.p.legitTimeout)
 		done := make(chan []Sample, 1)
 		go func() { done <- legit(actx, c, s.start, e.p.legitEvery, "GET", s.t.url+"/healthz") }()
@@ -233,6 +234,7 @@ func runBotnet(ctx context.Context, e *env, name string) (*SideResult, error) {
 		all = append(all, st)
 		ls := summarize(samples, e.p.legitTimeout)
 		s.res.Legit = append(s.res.Legit, samples...)
+		s.res.Phases = append(s.res.Phases, Phase{Name: label, FromMS: from, ToMS: ms(time.Since(s.start))})
 		s.res.Values["legit success, "+label] = pct(ls.OK, ls.N)
 		s.res.Values["legit p50, "+label] = ls.P50
 		s.res.Values["legit p99, "+label] = ls.P99

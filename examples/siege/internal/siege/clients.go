@@ -167,6 +167,13 @@ send:
 // next request) until ctx ends or limit requests were sent.
 func hammer(ctx context.Context, clients []*client, workers, limit int, req func(i int) (method, url string)) *AttackStats {
 	st := &AttackStats{}
+	hammerInto(ctx, st, clients, workers, limit, req)
+	return st
+}
+
+// hammerInto is hammer counting into st, which may be read atomically
+// while it runs.
+func hammerInto(ctx context.Context, st *AttackStats, clients []*client, workers, limit int, req func(i int) (method, url string)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -184,7 +191,6 @@ func hammer(ctx context.Context, clients []*client, workers, limit int, req func
 		})
 	}
 	wg.Wait()
-	return st
 }
 
 // SlowStats describes a connection flood.

@@ -83,6 +83,10 @@ func runCapacityDrop(ctx context.Context, e *env, side string) (*SideResult, err
 		}
 	}
 	ph := ms(p.phase)
+	for k, name := range dropPhases {
+		res.Phases = append(res.Phases, Phase{Name: name, FromMS: float64(k) * ph, ToMS: float64(k+1) * ph})
+	}
+	res.PatienceMS = ms(p.deadline)
 	for i, v := range variants {
 		for k, name := range dropPhases {
 			res.Values[fmt.Sprintf("%s goodput, %s", v.name, name)] = goodput(samples[i], float64(k)*ph, float64(k+1)*ph)
@@ -208,9 +212,10 @@ func runPriority(ctx context.Context, e *env, side string) (*SideResult, error) 
 	svc.close()
 	db.stop()
 	res := &SideResult{
-		LegitWhat: fmt.Sprintf("GET / marked critical at %d/s, beside %d/s marked sheddable", p.critical, p.sheddable),
-		Legit:     out[0],
-		Values:    map[string]float64{},
+		LegitWhat:  fmt.Sprintf("GET / marked critical at %d/s, beside %d/s marked sheddable", p.critical, p.sheddable),
+		Legit:      out[0],
+		PatienceMS: ms(p.deadline),
+		Values:     map[string]float64{},
 	}
 	if stats != nil {
 		res.GarrisonStats = stats()

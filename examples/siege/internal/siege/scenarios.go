@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +14,7 @@ func scenarios() []scenario {
 			Name:    "spawn-flood",
 			Title:   "Spawn flood",
 			Threat:  "every request starts a background job, far above capacity, until CPU and memory are gone",
+			Defence: "background jobs go through a bounded spawn.Spawner with a per-tenant cap: past its workers and queue a job is refused (429 for a tenant over its cap, 503 when full), never started as one more goroutine",
 			run:     runSpawn,
 			figures: spawnFigures,
 			notes:   attackNotes("jobs requested"),
@@ -21,6 +23,7 @@ func scenarios() []scenario {
 			Name:    "conn-flood",
 			Title:   "Connection flood + slowloris",
 			Threat:  "a burst of connections, half silent and half trickling headers, holds every file descriptor",
+			Defence: "limiter.Listener caps connections in all and per address, leaves silent ones in the kernel (TCP_DEFER_ACCEPT), and closes what sends nothing in time or trickles below the minimum read rate",
 			run:     runConns,
 			figures: connFigures,
 			notes:   connNotes,
@@ -29,6 +32,7 @@ func scenarios() []scenario {
 			Name:    "botnet",
 			Title:   "Botnet connection flood",
 			Threat:  "32 source addresses hold idle, half-sent and churning connections, 64× the connection cap, so per-address caps alone cannot keep a slot free",
+			Defence: "limiter.Listener shares its cap fairly among sources, gives a newcomer the slot of an idle connection from the source holding the most, and holds refused connections of heavy sources open and unread (the tarpit) so they do not redial at once",
 			run:     runBotnet,
 			figures: botnetFigures,
 			notes:   botnetNotes,
@@ -37,6 +41,7 @@ func scenarios() []scenario {
 			Name:    "keepalive-idle",
 			Title:   "Idle flood against kept-alive clients",
 			Threat:  "a botnet parks idle connections beyond the cap while regular clients keep theirs open between requests: a defence that closes whatever is silent resets the regulars",
+			Defence: "at the cap the listener closes an idle connection of the source holding the most, which is the botnet, never a regular's kept-alive connection in the middle of its use",
 			run:     runKeepAlive,
 			figures: keepAliveFigures,
 			notes:   keepAliveNotes,
@@ -45,6 +50,7 @@ func scenarios() []scenario {
 			Name:    "http2",
 			Title:   "HTTP/2 rapid reset",
 			Threat:  "one client opens and cancels HTTP/2 streams in a loop (CVE-2023-44487): each costs the server a handler, none holds a stream slot",
+			Defence: "limiter bounds, per connection, how fast HTTP/2 streams start and how fast the client cancels them, and closes a connection past either rate",
 			run:     runHTTP2,
 			figures: http2Figures,
 			notes:   http2Notes,
@@ -53,6 +59,7 @@ func scenarios() []scenario {
 			Name:    "capacity-drop",
 			Title:   "Capacity drop",
 			Threat:  "the database's link turns ten times slower for a while under a steady overload: a fixed concurrency cap is right for one phase only",
+			Defence: "limiter.AdaptiveConcurrencyMiddleware moves its concurrency limit with the latency it measures and refuses (503) at once what the database cannot serve within the deadline",
 			run:     runCapacityDrop,
 			figures: capacityDropFigures,
 			notes:   capacityDropNotes,
@@ -61,6 +68,7 @@ func scenarios() []scenario {
 			Name:    "priority",
 			Title:   "Sheddable overload",
 			Threat:  "batch work marked sheddable arrives at 2.4× what the database can do, beside a trickle of critical requests",
+			Defence: "limiter.CriticalityMiddleware takes the criticality from trusted callers; the adaptive limit sheds sheddable work first and keeps a reserve that only critical work may use",
 			run:     runPriority,
 			figures: priorityFigures,
 			notes:   priorityNotes,
@@ -69,6 +77,7 @@ func scenarios() []scenario {
 			Name:    "deadlock",
 			Title:   "Lock-order deadlock",
 			Threat:  "transfers (account, then journal) race audits (journal, then account) until two requests wait for each other",
+			Defence: "every lock is a lockorder mutex: an acquisition that waits past its timeout is answered 503 instead of hanging, and a checking build reports the inversion with both call sites",
 			run:     runDeadlock,
 			figures: deadlockFigures,
 			notes:   deadlockNotes,
@@ -77,6 +86,7 @@ func scenarios() []scenario {
 			Name:    "race",
 			Title:   "Lost updates",
 			Threat:  "concurrent deposits race on shared billing counters",
+			Defence: "the billing counters live in a changuard.Guarded, reachable only inside its callback, so a deposit's read-modify-write is one critical section",
 			run:     runRace,
 			figures: raceFigures,
 			notes:   raceNotes,
@@ -85,6 +95,7 @@ func scenarios() []scenario {
 			Name:    "stuck-upstream",
 			Title:   "Stuck upstream",
 			Threat:  "the payment provider stops answering and every charge waits for it",
+			Defence: "every charge runs under timeout.Run with a 100 ms deadline: the handler answers 504 with an error naming the operation, and no goroutine is left waiting",
 			run:     runUpstream,
 			figures: upstreamFigures,
 			notes:   upstreamNotes,
@@ -234,9 +245,35 @@ func runRace(ctx context.Context, e *env, name string) (*SideResult, error) {
 	// Bounded by count; the time bound is only a safety net.
 	actx, cancel := context.WithTimeout(ctx, 10*e.p.attack)
 	defer cancel()
-	s.res.Attack = hammer(actx, crowd, 64, e.p.deposits, func(int) (string, string) {
+	st := &AttackStats{}
+	// The two counts are read as the attack goes, for the report's
+	// lost-updates chart; the last reading is taken after it ended.
+	read := func() {
+		s.res.Deposits = append(s.res.Deposits, DepositPoint{AtMS: ms(time.Since(s.start)),
+			Acknowledged: atomic.LoadInt64(&st.OK), Recorded: s.t.deposits() - before})
+	}
+	stopReading := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			read()
+			select {
+			case <-t.C:
+			case <-stopReading:
+				return
+			}
+		}
+	}()
+	hammerInto(actx, st, crowd, 64, e.p.deposits, func(int) (string, string) {
 		return "POST", s.t.url + "/deposit?account=carol&amount=1"
 	})
+	close(stopReading)
+	<-readerDone
+	read()
+	s.res.Attack = st
 	recorded := s.t.deposits() - before
 	stopLegit()
 	wait()

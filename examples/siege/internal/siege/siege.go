@@ -64,9 +64,12 @@ type Result struct {
 
 // ScenarioResult is one attack run against both twins.
 type ScenarioResult struct {
-	Name     string      `json:"name"`
-	Title    string      `json:"title"`
-	Threat   string      `json:"threat"`
+	Name   string `json:"name"`
+	Title  string `json:"title"`
+	Threat string `json:"threat"`
+	// Defence is what the hardened twin does against the threat, in one
+	// line.
+	Defence  string      `json:"defence"`
 	Naive    *SideResult `json:"naive"`
 	Hardened *SideResult `json:"hardened"`
 	Figures  []Figure    `json:"figures"`
@@ -76,8 +79,17 @@ type ScenarioResult struct {
 
 // SideResult is what one twin went through in one scenario.
 type SideResult struct {
-	Legit          []Sample           `json:"legit"`
-	LegitWhat      string             `json:"legit_request"`
+	Legit     []Sample `json:"legit"`
+	LegitWhat string   `json:"legit_request"`
+	// PatienceMS is how long the legitimate user waits for an answer: a
+	// request without one is counted at this latency.
+	PatienceMS float64 `json:"patience_ms"`
+	// Phases, when the attack changes during the run, names each part of
+	// it on the time axis of Legit and Series.
+	Phases []Phase `json:"phases,omitempty"`
+	// Deposits, in the race scenario, counts the deposits acknowledged to
+	// clients and recorded in the billing counters as the attack went.
+	Deposits       []DepositPoint     `json:"deposits,omitempty"`
 	Series         []Point            `json:"series"`
 	PeakGoroutines int                `json:"peak_goroutines"`
 	PeakHeapMiB    float64            `json:"peak_heap_mib"`
@@ -86,6 +98,22 @@ type SideResult struct {
 	Values         map[string]float64 `json:"values,omitempty"`
 	Notes          []string           `json:"notes,omitempty"`
 	GarrisonStats  any                `json:"garrison_stats,omitempty"`
+}
+
+// Phase is one part of an attack that changes as it runs, in ms since the
+// twin started.
+type Phase struct {
+	Name   string  `json:"name"`
+	FromMS float64 `json:"from_ms"`
+	ToMS   float64 `json:"to_ms"`
+}
+
+// DepositPoint is one reading of the race scenario's two counts: their
+// difference is the updates lost so far.
+type DepositPoint struct {
+	AtMS         float64 `json:"at_ms"`
+	Acknowledged int64   `json:"acknowledged"`
+	Recorded     int64   `json:"recorded"`
 }
 
 // Figure compares one measured quantity between the twins.
@@ -144,10 +172,10 @@ func (f *Figure) judge() {
 
 // scenario is one attack with its two runs and its figures.
 type scenario struct {
-	Name, Title, Threat string
-	run                 func(ctx context.Context, e *env, side string) (*SideResult, error)
-	figures             func(e *env, n, h *SideResult) []Figure
-	notes               func(e *env, n, h *SideResult) []string
+	Name, Title, Threat, Defence string
+	run                          func(ctx context.Context, e *env, side string) (*SideResult, error)
+	figures                      func(e *env, n, h *SideResult) []Figure
+	notes                        func(e *env, n, h *SideResult) []string
 }
 
 // Names lists the scenarios in the order Run runs them.
@@ -239,13 +267,22 @@ type env struct {
 	orders []string // lock-order reports seen while the hardened twin ran
 }
 
+// spawnJob is the background job of the spawn flood: it holds 64 KiB and
+// waits a second for a downstream system, and hashes for as long as makes
+// the flood offer 2.5 times the machine's CPU, measured on this machine,
+// so that the attack overloads the naive twin whatever the CPU (a fixed
+// round count was 2 ms of CPU on one VM and a third of that on another,
+// where the naive twin did not notice the flood).
+func spawnJob(p plan) work.Job {
+	cpu := time.Duration(2.5 * float64(runtime.NumCPU()) * float64(time.Second) / float64(max(p.spawnRate, 1)))
+	return work.Job{Size: 64 << 10, Rounds: work.RoundsFor(64<<10, cpu), Wait: time.Second}
+}
+
 func newEnv(opts Options) *env {
 	e := &env{
-		opts: opts,
-		p:    newPlan(opts.Quick, opts.tweak),
-		// A job holds 64 KiB, hashes it 40 times (about 2 ms of CPU on a
-		// 2-core Xeon) and waits a second for a downstream system.
-		job:        work.Job{Size: 64 << 10, Rounds: 40, Wait: time.Second},
+		opts:       opts,
+		p:          newPlan(opts.Quick, opts.tweak),
+		job:        spawnJob(newPlan(opts.Quick, opts.tweak)),
 		lockPause:  time.Millisecond,
 		checkPause: 500 * time.Microsecond,
 		progress:   opts.Progress,
@@ -341,7 +378,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		OK:         true,
 	}
 	for _, sc := range selected {
-		sr := ScenarioResult{Name: sc.Name, Title: sc.Title, Threat: sc.Threat, OK: true}
+		sr := ScenarioResult{Name: sc.Name, Title: sc.Title, Threat: sc.Threat, Defence: sc.Defence, OK: true}
 		for _, side := range []string{"naive", "hardened"} {
 			if err := ctx.Err(); err != nil {
 				return nil, context.Cause(ctx)
@@ -352,6 +389,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			e.logf("siege: %5.1fs %-14s %-8s done in %.1fs", time.Since(start).Seconds(), sc.Name, side, time.Since(t0).Seconds())
 			if err != nil {
 				return nil, fmt.Errorf("siege: %s against %s: %w", sc.Name, side, err)
+			}
+			if r.PatienceMS == 0 {
+				r.PatienceMS = ms(e.p.legitTimeout)
 			}
 			if side == "naive" {
 				sr.Naive = r

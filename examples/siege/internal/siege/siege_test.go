@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"slices"
@@ -100,7 +101,11 @@ func TestQuickSiege(t *testing.T) {
 	assert.Len(t, back.Scenarios, len(res.Scenarios))
 	var page bytes.Buffer
 	require.NoError(t, WriteHTML(&page, res))
-	assert.Equal(t, len(res.Scenarios)*2, strings.Count(page.String(), "<svg"), "one latency and one goroutine chart per scenario")
+	for _, sc := range res.Scenarios {
+		for _, class := range []string{"bars", "goroutines", "heap"} {
+			assert.Contains(t, page.String(), fmt.Sprintf(`<svg class=%q data-scenario=%q`, class, sc.Name), "every scenario draws its figures and its resources")
+		}
+	}
 	legend := legendFor(res)
 	for _, want := range []string{"legit      =", "legit success =", "answered   =", "peak       =", "attributed timeouts ="} {
 		assert.True(t, slices.ContainsFunc(legend, func(l string) bool { return strings.HasPrefix(l, want) }), "the run's rows use %q", want)

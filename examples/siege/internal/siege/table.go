@@ -46,10 +46,7 @@ func WriteTable(w io.Writer, r *Result) error {
 		fmt.Fprintln(w, "note:", n)
 	}
 	for _, s := range r.Scenarios {
-		if len(s.Notes) == 0 {
-			continue
-		}
-		fmt.Fprintf(w, "\n%s (%s):\n", s.Name, s.Threat)
+		fmt.Fprintf(w, "\n%s: %s\n  attack:  %s\n  defence: %s\n", s.Name, s.Title, s.Threat, s.Defence)
 		for _, n := range s.Notes {
 			fmt.Fprintln(w, indent(n, "  "))
 		}
@@ -173,6 +170,32 @@ func WriteJSON(w io.Writer, r *Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(jsonSafe(r))
+}
+
+// ReadJSON reads what WriteJSON wrote, so that a report can be drawn
+// again from a saved run. A figure written as -1 (not measured) reads
+// back as NaN.
+func ReadJSON(rd io.Reader) (*Result, error) {
+	var r Result
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("siege: reading results: %w", err)
+	}
+	for i := range r.Scenarios {
+		s := &r.Scenarios[i]
+		if s.Naive == nil || s.Hardened == nil {
+			return nil, fmt.Errorf("siege: reading results: scenario %q lacks a twin", s.Name)
+		}
+		for j := range s.Figures {
+			f := &s.Figures[j]
+			if f.Naive == -1 {
+				f.Naive = math.NaN()
+			}
+			if f.Hardened == -1 {
+				f.Hardened = math.NaN()
+			}
+		}
+	}
+	return &r, nil
 }
 
 func jsonSafe(r *Result) *Result {
