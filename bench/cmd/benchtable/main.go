@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,6 +194,13 @@ func printGroup(out io.Writer, group string, members []*row, peers []string) {
 				fmt.Fprint(out, " – |")
 				continue
 			}
+			if comparison(u) && len(xs) > 1 {
+				// A paired benchmark's own ratio or difference: its
+				// spread over the rounds is the evidence, as for ours.
+				lo, hi := slices.Min(xs), slices.Max(xs)
+				fmt.Fprintf(out, " %s (%s–%s) |", format(median(xs)), format(lo), format(hi))
+				continue
+			}
 			fmt.Fprintf(out, " %s |", format(median(xs)))
 		}
 		for _, ref := range refs {
@@ -200,6 +208,13 @@ func printGroup(out io.Writer, group string, members []*row, peers []string) {
 		}
 		fmt.Fprintln(out)
 	}
+}
+
+// comparison reports whether a custom metric compares two implementations
+// measured in one benchmark (a paired benchmark's "x-singleflight",
+// "×raw", "adaptive-extra-ns/task").
+func comparison(unit string) bool {
+	return strings.HasPrefix(unit, "x-") || strings.HasPrefix(unit, "×") || strings.Contains(unit, "extra")
 }
 
 // ratios returns r's ns/op over ref's for every round that measured both.

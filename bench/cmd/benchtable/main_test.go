@@ -52,3 +52,21 @@ func TestBadRoundLine(t *testing.T) {
 		t.Fatal("a malformed round line was accepted")
 	}
 }
+
+// A paired benchmark's own ratio metric shows its spread over the rounds.
+func TestPairedRatioMetricShowsSpread(t *testing.T) {
+	in := `round: 1
+BenchmarkPaired/x-2   	 10	 100 ns/op	 1.50 x-singleflight	 200 coalescer-ns/call
+round: 2
+BenchmarkPaired/x-2   	 10	 100 ns/op	 2.50 x-singleflight	 300 coalescer-ns/call
+round: 3
+BenchmarkPaired/x-2   	 10	 100 ns/op	 1.75 x-singleflight	 250 coalescer-ns/call
+`
+	var out strings.Builder
+	if err := run(strings.NewReader(in), &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| 250 | 1.75 (1.50–2.50) |") {
+		t.Fatalf("the paired ratio lacks its spread, or a plain metric got one:\n%s", out.String())
+	}
+}

@@ -116,6 +116,20 @@ type Config struct {
 	JobsPerTenant int
 	JobTimeout    time.Duration
 
+	// LoginBurst, LoginEvery and LoginUsers are POST /login's limit per
+	// user name: LoginBurst attempts (default 5), then one per LoginEvery
+	// (default 12 s), in a table of LoginUsers names (default
+	// limiter.DefaultCapacity) that an attacker cannot reset by flooding
+	// it with other names (see login.go).
+	LoginBurst int
+	LoginEvery time.Duration
+	LoginUsers int
+	// LoginRatePerIP and LoginBurstPerIP limit logins per client address
+	// (defaults 10/s and 20), whatever the user names: the bound on how
+	// fast one address can push new names into the per-user table.
+	LoginRatePerIP  rate.Limit
+	LoginBurstPerIP int
+
 	// LockTimeout bounds every lock acquisition with a timeout (default
 	// 10 ms: the ledger holds its locks for about a millisecond, so a longer
 	// wait means something is wrong, and waiting longer only lets requests
@@ -177,6 +191,13 @@ func (c *Config) setDefaults() {
 	def(&c.JobQueue, 32)
 	def(&c.JobsPerTenant, 4)
 	defDur(&c.JobTimeout, 10*time.Second)
+	def(&c.LoginBurst, 5)
+	defDur(&c.LoginEvery, 12*time.Second)
+	def(&c.LoginUsers, limiter.DefaultCapacity)
+	if c.LoginRatePerIP == 0 {
+		c.LoginRatePerIP = 10
+	}
+	def(&c.LoginBurstPerIP, 20)
 	defDur(&c.LockTimeout, 10*time.Millisecond)
 	defDur(&c.UpstreamTimeout, 250*time.Millisecond)
 	defDur(&c.StallAfter, 2*time.Second)
@@ -193,9 +214,14 @@ type App struct {
 	jobs     *spawn.Spawner
 	upstream *upstream
 	perIP    *limiter.Keyed
-	srv      *http.Server
+	// loginLimit and loginPerIP are POST /login's limits per user name
+	// and per client address.
+	loginLimit *limiter.Keyed
+	loginPerIP *limiter.Keyed
+	srv        *http.Server
 
 	rateRejected     atomic.Int64
+	loginRejected    atomic.Int64
 	inFlightRejected atomic.Int64
 
 	mu sync.Mutex
@@ -229,6 +255,14 @@ func New(cfg Config) (*App, error) {
 		_ = a.stopWorkers(context.Background())
 		return nil, err
 	}
+	if a.loginPerIP, err = newLoginPerIP(cfg); err != nil {
+		_ = a.stopWorkers(context.Background())
+		return nil, err
+	}
+	if a.loginLimit, err = newLoginLimit(cfg); err != nil {
+		_ = a.stopWorkers(context.Background())
+		return nil, err
+	}
 	a.srv = a.newServer()
 	return a, nil
 }
@@ -247,6 +281,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /charge", a.charge)
 	mux.HandleFunc("POST /upload", a.upload)
 	mux.HandleFunc("GET /download", a.download)
+	mux.HandleFunc("POST /login", a.login)
 	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, a.Usage()) })
 
 	// Keys are RemoteAddr: this service is not behind a proxy. Behind one,

@@ -42,6 +42,7 @@ func (a *App) AdminMux() *http.ServeMux {
 type Stats struct {
 	Listener  *limiter.ListenerStats `json:"listener,omitempty"` // nil until Serve
 	RateLimit RateLimitStats         `json:"rate_limit"`
+	Login     LoginStats             `json:"login"`
 	Jobs      spawn.Stats            `json:"jobs"`
 	Upstream  UpstreamStats          `json:"upstream"`
 	LockOrder LockOrderStats         `json:"lockorder"`
@@ -53,6 +54,13 @@ type RateLimitStats struct {
 	PerIP            limiter.KeyedStats `json:"per_ip"`
 	RateRejected     int64              `json:"rate_rejected"`      // 429s
 	InFlightRejected int64              `json:"in_flight_rejected"` // 503s from the concurrency cap
+}
+
+// LoginStats covers POST /login's limit per user name.
+type LoginStats struct {
+	Limit      limiter.KeyedStats `json:"limit"`       // per user name
+	PerAddress limiter.KeyedStats `json:"per_address"` // per client address
+	Rejected   int64              `json:"rejected"`    // 429s from either
 }
 
 // UsageStats is the billing counters and their guard's lock counters.
@@ -88,7 +96,8 @@ func (a *App) Stats() Stats {
 			RateRejected:     a.rateRejected.Load(),
 			InFlightRejected: a.inFlightRejected.Load(),
 		},
-		Jobs: a.jobs.Stats(),
+		Login: LoginStats{Limit: a.loginLimit.Stats(), PerAddress: a.loginPerIP.Stats(), Rejected: a.loginRejected.Load()},
+		Jobs:  a.jobs.Stats(),
 		Upstream: UpstreamStats{
 			Op:       chargeOp,
 			Calls:    a.upstream.calls.Load(),

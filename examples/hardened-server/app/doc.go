@@ -23,6 +23,9 @@
 //   - upstream.go: the payment provider is called under timeout.Run, which
 //     names the operation in the error, and a timeout.Watchdog reports calls
 //     that stall anyway.
+//   - login.go: POST /login's limit per user name, in a fixed table that
+//     an attacker cannot reset by flooding it with other names
+//     (limiter.EvictStrict).
 //   - bulk.go: uploads and downloads, what slow bodies and slow reads attack.
 //   - debug.go: every primitive's Stats on GET /debug/garrison, on the
 //     admin mux only.
@@ -45,6 +48,7 @@
 //	POST /charge                           calls the payment provider
 //	POST /upload                           reads the body, answers its size
 //	GET  /download?size=N                  N zero bytes (default 1 MiB)
+//	POST /login?user=NAME&password=PW      200, 401, or 429 once NAME had its attempts
 //	GET  /usage                            billing counters
 //
 // The admin endpoints (AdminMux) are served on a separate listener bound

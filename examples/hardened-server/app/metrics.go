@@ -19,6 +19,13 @@ var middlewareMetrics = []obs.Metric[RateLimitStats]{{
 	},
 }}
 
+// loginMetrics counts the logins refused by the limit per user name.
+var loginMetrics = []obs.Metric[RateLimitStats]{{
+	Subsystem: "login", Name: "attempts_rejected", Kind: obs.Counter,
+	Help: "Logins refused (429) because the user name had had its attempts.",
+	Read: func(s RateLimitStats, emit obs.Emit) { emit(float64(s.RateRejected), "") },
+}}
+
 // ServeMetrics serves every primitive's Stats in the Prometheus text
 // format, with the names contrib/prometheus uses. The service is part of
 // the root module, which depends on no Prometheus client, so it writes the
@@ -34,6 +41,11 @@ func (a *App) ServeMetrics(w http.ResponseWriter, _ *http.Request) {
 		obs.Register(&set, "public", ln.Stats, obs.Listener)
 	}
 	obs.Register(&set, "per-ip", a.perIP.Stats, obs.Keyed)
+	obs.Register(&set, "login", a.loginLimit.Stats, obs.Keyed)
+	obs.Register(&set, "login-per-ip", a.loginPerIP.Stats, obs.Keyed)
+	obs.Register(&set, "login", func() RateLimitStats {
+		return RateLimitStats{RateRejected: a.loginRejected.Load()}
+	}, loginMetrics)
 	obs.Register(&set, "http", func() RateLimitStats {
 		return RateLimitStats{RateRejected: a.rateRejected.Load(), InFlightRejected: a.inFlightRejected.Load()}
 	}, middlewareMetrics)

@@ -28,5 +28,7 @@ func TestServeMetrics(t *testing.T) {
 	assert.Contains(t, body, `garrison_watchdog_stalls_total{name="upstream.charge"} 0`)
 	assert.NotContains(t, body, `garrison_middleware_requests_rejected_total{name="http",reason="request-rate"} 0`)
 	assert.Contains(t, body, `garrison_middleware_requests_rejected_total{name="http",reason="request-rate"} `)
+	assert.Contains(t, body, `garrison_keyed_tracked_keys{name="login"} `)
+	assert.Contains(t, body, `garrison_login_attempts_rejected_total{name="login"} 0`)
 	assert.True(t, strings.HasSuffix(body, "\n"))
 }

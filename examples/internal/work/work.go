@@ -7,6 +7,7 @@ package work
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"math"
 	"runtime"
 	"time"
@@ -78,4 +79,14 @@ func RoundsFor(size int, cpu time.Duration) int {
 	}
 	perRound := max(best/probe, time.Nanosecond)
 	return max(int(cpu/perRound), 1)
+}
+
+// Password returns user's password: every account of the simulation has
+// one, derived from its name, so that both twins check logins alike.
+func Password(user string) string { return user + "-secret" }
+
+// CheckPassword reports whether password is user's, in time independent
+// of where the two differ.
+func CheckPassword(user, password string) bool {
+	return subtle.ConstantTimeCompare([]byte(password), []byte(Password(user))) == 1
 }

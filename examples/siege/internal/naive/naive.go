@@ -41,6 +41,11 @@ type Config struct {
 	LockPause time.Duration
 	// CheckPause is the fraud check made while a deposit is being recorded.
 	CheckPause time.Duration
+	// LoginBurst, LoginEvery and LoginUsers are POST /login's limit per
+	// user name, as the hardened app's (defaults 5, 12 s, 65,536 names).
+	LoginBurst int
+	LoginEvery time.Duration
+	LoginUsers int
 	// H2C also serves cleartext HTTP/2, with Go's default HTTP/2 settings,
 	// as the hardened twin does.
 	H2C bool
@@ -66,6 +71,7 @@ type Server struct {
 	inflight  atomic.Int64
 	jobs      sync.WaitGroup
 	acceptErr atomic.Int64
+	logins    *loginLimits
 }
 
 type account struct {
@@ -123,6 +129,17 @@ func New(cfg Config) *Server {
 		upstream: &http.Client{Transport: &http.Transport{}},
 		accounts: make(map[string]*account, len(Accounts)),
 	}
+	if cfg.LoginBurst <= 0 {
+		cfg.LoginBurst = 5
+	}
+	if cfg.LoginEvery <= 0 {
+		cfg.LoginEvery = 12 * time.Second
+	}
+	if cfg.LoginUsers <= 0 {
+		cfg.LoginUsers = 1 << 16
+	}
+	s.cfg = cfg
+	s.logins = newLoginLimits(cfg)
 	for _, id := range Accounts {
 		s.accounts[id] = &account{mu: mutex{r: &s.restart}, balance: 1000}
 	}
@@ -150,6 +167,7 @@ func New(cfg Config) *Server {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		io.CopyN(w, zeroReader{}, size)
 	})
+	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("GET /usage", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.usage.load()) })
 	// http.Server defaults: no timeouts at all, 1 MiB of headers. ErrorLog
 	// only counts accept errors instead of printing them, so the siege's

@@ -60,6 +60,11 @@ func is2xx(status int) bool { return status >= 200 && status < 300 }
 // service must not slow the sampling down. It returns once every request
 // has finished, which the client timeout bounds.
 func legit(ctx context.Context, c *client, start time.Time, period time.Duration, method, url string) []Sample {
+	return legitEach(ctx, []*client{c}, start, period, method, func(int) string { return url })
+}
+
+// legitEach is legit with the i-th request sent to url(i) by cs[i%len(cs)].
+func legitEach(ctx context.Context, cs []*client, start time.Time, period time.Duration, method string, url func(i int) string) []Sample {
 	var (
 		mu      sync.Mutex
 		samples []Sample
@@ -67,20 +72,22 @@ func legit(ctx context.Context, c *client, start time.Time, period time.Duration
 	)
 	t := time.NewTicker(period)
 	defer t.Stop()
-	for {
+	for i := 0; ; {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return samples
 		case <-t.C:
 		}
+		u, c := url(i), cs[i%len(cs)]
+		i++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
 			// Not ctx: a request in flight when the attack ends still
 			// gets its full client timeout to be answered.
-			status, err := c.do(context.Background(), method, url)
+			status, err := c.do(context.Background(), method, u)
 			s := Sample{
 				AtMS:      ms(t0.Sub(start)),
 				LatencyMS: ms(time.Since(t0)),

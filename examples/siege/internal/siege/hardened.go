@@ -19,6 +19,9 @@ func (e *env) startHardened(ln net.Listener, upstreamURL string, tweak func(*app
 		// 1 s patience for a machine as loaded as a CI runner.
 		UpstreamTimeout: 100 * time.Millisecond,
 		Logger:          e.logger,
+		LoginBurst:      e.p.keys.loginBurst,
+		LoginEvery:      e.p.keys.loginEvery,
+		LoginUsers:      e.p.keys.loginUsers,
 	}
 	if tweak != nil {
 		tweak(&cfg)

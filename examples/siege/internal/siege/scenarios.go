@@ -74,6 +74,15 @@ func scenarios() []scenario {
 			notes:   priorityNotes,
 		},
 		{
+			Name:    "chosen-keys",
+			Title:   "Chosen-key eviction",
+			Threat:  "a password guesser floods the per-user login limit's table with junk user names between rounds of guesses, so the victim's name is pushed out and comes back with a fresh burst",
+			Defence: "logins are limited per client address first, so one address cannot feed the table names fast, then per user name in limiter.Keyed with EvictStrict, whose evicted names' debts fold into a sketch: a returning name is never treated as new",
+			run:     runChosenKeys,
+			figures: chosenKeysFigures,
+			notes:   chosenKeysNotes,
+		},
+		{
 			Name:    "deadlock",
 			Title:   "Lock-order deadlock",
 			Threat:  "transfers (account, then journal) race audits (journal, then account) until two requests wait for each other",

@@ -205,6 +205,7 @@ type plan struct {
 	h2Phase      time.Duration // the rapid-reset attack, per twin
 	drop         dropPlan      // the capacity-drop scenario
 	prio         prioPlan      // the priority scenario
+	keys         keysPlan      // the chosen-key scenario
 }
 
 func newPlan(quick bool, tweak func(*plan)) plan {
@@ -238,7 +239,7 @@ func newPlan(quick bool, tweak func(*plan)) plan {
 		p.spawnRate = 600
 		p.deposits = 400
 	}
-	p.drop, p.prio = newDropPlan(quick), newPrioPlan(quick)
+	p.drop, p.prio, p.keys = newDropPlan(quick), newPrioPlan(quick), newKeysPlan(quick)
 	if tweak != nil {
 		tweak(&p)
 	}

@@ -105,7 +105,8 @@ func legendFor(r *Result) []string {
 // space continues the definition above it.
 var rowLegend = []string{
 	"legit      = a legitimate user's requests during the attack: one every 20 ms from 127.0.0.1, each on a new connection,",
-	"             unless the scenario's notes say otherwise (keepalive-idle: kept-alive clients at 1 req/s; http2: one HTTP/2 connection).",
+	"             unless the scenario's notes say otherwise (keepalive-idle: kept-alive clients at 1 req/s; http2: one HTTP/2 connection;",
+	"             chosen-keys: new users logging in from 50 addresses in turn).",
 	"legit success = share of legit requests answered 2xx within the user's 1 s patience.",
 	"answered   = share of legit requests that got any HTTP answer within 1 s (a 503 counts: the user was told, not left hanging).",
 	"legit p50, legit p99 = legit latency; a request with no answer counts as the full 1 s the user waited.",

@@ -60,7 +60,9 @@ func (e *env) start(side, upstreamURL string, tc targetConfig) (*target, error) 
 }
 
 func (e *env) startNaive(ln net.Listener, upstreamURL string, h2c bool) *target {
-	s := naive.New(naive.Config{Upstream: upstreamURL, Job: e.job, LockPause: e.lockPause, CheckPause: e.checkPause, H2C: h2c})
+	k := e.p.keys
+	s := naive.New(naive.Config{Upstream: upstreamURL, Job: e.job, LockPause: e.lockPause, CheckPause: e.checkPause, H2C: h2c,
+		LoginBurst: k.loginBurst, LoginEvery: k.loginEvery, LoginUsers: k.loginUsers})
 	// Counting only: the naive twin's listener is net.Listen's, as is.
 	cl := &countingListener{Listener: ln}
 	served := make(chan error, 1)
