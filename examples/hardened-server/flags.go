@@ -67,6 +67,11 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.Float64Var((*float64)(&c.RatePerIP), "rate-per-ip", float64(d.RatePerIP), "requests per second per source address")
 	fs.IntVar(&c.BurstPerIP, "burst-per-ip", d.BurstPerIP, "request burst per source address")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", d.MaxInFlight, "requests handled at once at most")
+	fs.IntVar(&c.LoginBurst, "login-burst", d.LoginBurst, "login attempts per user name before the limit")
+	fs.DurationVar(&c.LoginEvery, "login-every", d.LoginEvery, "then one login attempt per user name per this period")
+	fs.IntVar(&c.LoginUsers, "login-users", d.LoginUsers, "user names the login limit tracks (fixed memory; evicted names keep their debt)")
+	fs.Float64Var((*float64)(&c.LoginRatePerIP), "login-rate-per-ip", float64(d.LoginRatePerIP), "logins per second per source address, whatever the user names")
+	fs.IntVar(&c.LoginBurstPerIP, "login-burst-per-ip", d.LoginBurstPerIP, "login burst per source address")
 	// Background jobs (spawn) and timeouts.
 	fs.IntVar(&c.MaxJobs, "max-jobs", d.MaxJobs, "background jobs running at once at most")
 	fs.IntVar(&c.JobQueue, "job-queue", d.JobQueue, "background jobs waiting to run at most")

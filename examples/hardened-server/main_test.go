@@ -103,8 +103,10 @@ func TestEveryLimitIsAFlag(t *testing.T) {
 	assert.Equal(t, 12.5, float64(o.cfg.RatePerIP))
 	assert.Empty(t, o.adminAddr)
 	assert.True(t, o.cfg.DisableHTTP2)
+	assert.Equal(t, 5, fs.Lookup("login-burst").Value.(flag.Getter).Get(), "the login flags show the Config's defaults")
 	for _, name := range []string{"max-conns-per-ip", "first-byte-timeout", "min-read-rate", "read-header-timeout",
-		"idle-timeout", "h2-max-streams", "burst-per-ip", "max-in-flight", "max-jobs", "lock-timeout", "upstream-timeout"} {
+		"idle-timeout", "h2-max-streams", "burst-per-ip", "max-in-flight", "max-jobs", "lock-timeout", "upstream-timeout",
+		"login-burst", "login-every", "login-users", "login-rate-per-ip", "login-burst-per-ip"} {
 		assert.NotNil(t, fs.Lookup(name), name)
 	}
 	d := defaults()

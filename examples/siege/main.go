@@ -37,8 +37,9 @@ func main() {
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), `siege attacks a naive Go service and the same service built with garrison,
 side by side on loopback, with the threats garrison defends against (spawn and
-connection floods, a botnet, HTTP/2 rapid reset, a deadlock, lost updates, a
-stuck upstream, a capacity drop, a sheddable overload), and prints what each
+connection floods, a botnet, HTTP/2 rapid reset, chosen-key eviction of a
+login limit, a deadlock, lost updates, a stuck upstream, a capacity drop, a
+sheddable overload), and prints what each
 attack did to each twin. A full run takes about 2½ minutes, -quick about 1½.
 It exits 0 only when every hardened figure beats its naive twin or its bound.
 

@@ -236,7 +236,13 @@ func http2Figures(e *env, n, h *SideResult) []Figure {
 	return []Figure{
 		{Name: "legit success", Unit: "%", Naive: pct(ns.OK, ns.N), Hardened: pct(hs.OK, hs.N), Better: "higher", Ideal: 100, TieOK: true},
 		{Name: "legit p50", Unit: "ms", Naive: ns.P50, Hardened: hs.P50, Better: "lower"},
-		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower"},
+		// Go's own mitigation keeps the naive twin's p99 low too, and the
+		// p99 of 100 requests is one request: on a 2-core machine it
+		// flips with one scheduling hiccup (37 ms naive against 54 ms
+		// hardened in one full run, 41 against 3.6 in the next). The
+		// hardened twin is held to a latency no user notices instead; the
+		// p50, the attacker's CPU and its connections say who wins.
+		{Name: "legit p99", Unit: "ms", Naive: ns.P99, Hardened: hs.P99, Better: "lower", Bound: 100, HasBound: true},
 		{Name: "attacker conns closed by the server", Unit: "", Naive: n.Values["attacker conns closed by the server"], Hardened: h.Values["attacker conns closed by the server"], Better: "higher"},
 	}
 }
