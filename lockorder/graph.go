@@ -481,14 +481,20 @@ func noteWriter(c *Class, held []*heldLock) {
 				}
 			}
 		} else {
-			heldNow := func(g *Class) bool {
-				return slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g })
+			// Plain loops, not closures: this runs on every blocking
+			// write acquisition, and a closure here escaped (24 B each).
+			all := true
+			for _, g := range *old {
+				if !classHeld(held, g) {
+					all = false
+					break
+				}
 			}
-			if !slices.ContainsFunc(*old, func(g *Class) bool { return !heldNow(g) }) {
+			if all {
 				return // every gate is held: nothing changes, no allocation
 			}
 			for _, g := range *old {
-				if slices.ContainsFunc(held, func(h *heldLock) bool { return h.class == g }) {
+				if classHeld(held, g) {
 					next = append(next, g)
 				}
 			}
@@ -496,10 +502,24 @@ func noteWriter(c *Class, held []*heldLock) {
 				return
 			}
 		}
-		if c.node.gates.CompareAndSwap(old, &next) {
+		// A fresh pointer only when something changes: taking &next
+		// would move next to the heap on every call.
+		p := new([]*Class)
+		*p = next
+		if c.node.gates.CompareAndSwap(old, p) {
 			return
 		}
 	}
+}
+
+// classHeld reports whether a lock of class g is among held.
+func classHeld(held []*heldLock, g *Class) bool {
+	for _, h := range held {
+		if h.class == g {
+			return true
+		}
+	}
+	return false
 }
 
 // findPath returns the shortest path of good edges from start to target,
