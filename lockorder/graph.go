@@ -4,6 +4,7 @@ package lockorder
 
 import (
 	"errors"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -324,29 +325,151 @@ var seenReports sync.Map
 
 // firstOfItsKind reports whether r is the first report of its bug. Shared
 // classes are reported once per edge already; per-instance classes are new
-// for every instance, so the same bug in a thousand instances of a type
-// would be a thousand reports. The signature names a per-instance class by
-// its kind and first site (the same for every instance of one struct
-// field locked first at one place) instead of its identity.
+// for every instance, so the signature names a per-instance class by its
+// kind and first site instead of its identity (the same for every
+// instance of one struct field first locked at one place). One field first
+// locked at different places in different instances (a metalock first
+// taken by Open in one DB and by a write transaction in another) would
+// still be two names: two first sites are one name when an instance first
+// locked at one of them was later locked at the other (see sameField). A
+// cycle is rotated to start at its least class, so the same cycle closed
+// from another of its edges is the same bug.
 func firstOfItsKind(r *OrderError) bool {
-	var b strings.Builder
-	b.WriteString(r.Kind.Error())
-	name := func(c *Class) {
+	_, seen := seenReports.LoadOrStore(signature(r), true)
+	return !seen
+}
+
+func signature(r *OrderError) string {
+	canon := fields.canonical()
+	name := func(c *Class) string {
 		switch {
 		case c == nil:
-			b.WriteString("|?")
+			return "?"
 		case c.perInstance && c.site != "":
-			b.WriteString("|" + c.site)
+			return canon(c.site)
 		default:
-			b.WriteString("|#" + strconv.FormatUint(c.id, 10))
+			return "#" + strconv.FormatUint(c.id, 10)
 		}
 	}
-	for _, e := range r.Edges {
-		name(e.fromClass)
-		name(e.toClass)
+	tokens := make([]string, len(r.Edges))
+	for i, e := range r.Edges {
+		tokens[i] = name(e.fromClass) + ">" + name(e.toClass)
 	}
-	_, seen := seenReports.LoadOrStore(b.String(), true)
-	return !seen
+	if isCycle(r.Edges) {
+		least := 0
+		for i := range tokens {
+			if tokens[i] < tokens[least] {
+				least = i
+			}
+		}
+		tokens = append(tokens[least:], tokens[:least]...)
+	}
+	return r.Kind.Error() + "|" + strings.Join(tokens, "|")
+}
+
+// fields remembers which first sites of per-instance classes name one
+// struct field: both are first sites of some instances, and one instance
+// was locked at both.
+var fields sameField
+
+type sameField struct {
+	mu    sync.Mutex
+	first map[string]struct{}    // kind@site of every per-instance class's first use
+	pairs map[[2]string]struct{} // {first site, a later acquisition site} of one instance
+}
+
+// noteFirst records a per-instance class's first site.
+func (f *sameField) noteFirst(site string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		f.first = make(map[string]struct{})
+	}
+	f.first[site] = struct{}{}
+}
+
+// noteAcquired records that the instance whose class is c was locked at
+// pcs' site, for a new edge into c (so at most once per edge).
+func (f *sameField) noteAcquired(c *Class, pcs []uintptr) {
+	if !c.perInstance || c.site == "" {
+		return
+	}
+	kind, _, _ := strings.Cut(c.site, "@")
+	at := kind + "@" + acquisitionSite(pcs)
+	if at == c.site {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pairs == nil {
+		f.pairs = make(map[[2]string]struct{})
+	}
+	f.pairs[[2]string{c.site, at}] = struct{}{}
+}
+
+// canonical returns a function naming each first site by the least first
+// site of its field: a union of the pairs whose both sites are first
+// sites, built when a report is delivered (rare), not on the hot path.
+func (f *sameField) canonical() func(string) string {
+	f.mu.Lock()
+	parent := make(map[string]string)
+	var find func(string) string
+	find = func(s string) string {
+		p, ok := parent[s]
+		if !ok || p == s {
+			return s
+		}
+		r := find(p)
+		parent[s] = r
+		return r
+	}
+	for pr := range f.pairs {
+		if _, ok := f.first[pr[1]]; !ok {
+			continue
+		}
+		a, b := find(pr[0]), find(pr[1])
+		if a == b {
+			continue
+		}
+		if b < a {
+			a, b = b, a
+		}
+		parent[b] = a
+	}
+	f.mu.Unlock()
+	return find
+}
+
+// isCycle reports whether edges close a cycle, each edge's class leading
+// to the next one's and the last back to the first.
+func isCycle(edges []Edge) bool {
+	if len(edges) < 2 {
+		return false
+	}
+	for i, e := range edges {
+		if e.toClass == nil || e.toClass != edges[(i+1)%len(edges)].fromClass {
+			return false
+		}
+	}
+	return true
+}
+
+// acquisitionSite is the file:line of the first frame of pcs outside this
+// package: the code that made the acquisition (or the blocking call).
+func acquisitionSite(pcs []uintptr) string {
+	if len(pcs) == 0 {
+		return ""
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		f, more := frames.Next()
+		if !internalFrame(f) && f.File != "" {
+			return filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }
 
 // rankCycle completes a rank report (graph.mu held). Its edges are the
@@ -398,6 +521,7 @@ func addEdge(from, to *Class, rel Relation, rankBad bool, s sighting) (*OrderErr
 		return nil, !e.bad
 	}
 	e := &edge{from: from, to: to, rel: rel, gid: gid, pcs: pcs, read: s.read, held: s.held}
+	fields.noteAcquired(to, pcs)
 	var r *OrderError
 	if rankBad {
 		e.bad = true

@@ -68,6 +68,7 @@ func instanceClass[T any](owner *T, k *lockMeta, kind string, copyOf *Class) *Cl
 		return k.class.Load()
 	}
 	liveInstances.Add(1)
+	fields.noteFirst(c.site)
 	// The class never points back at the mutex, so the graph cannot keep
 	// the mutex alive; the cleanup removes the class once it is gone.
 	runtime.AddCleanup(owner, dropClass, c)

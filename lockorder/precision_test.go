@@ -172,3 +172,86 @@ func TestCopyAfterUseReportedAsCopy(t *testing.T) {
 func copyNode(dst, src *node) {
 	reflect.ValueOf(dst).Elem().Set(reflect.ValueOf(src).Elem())
 }
+
+// db mimics bbolt's DB: meta and mmap are fields locked in one order by
+// commit (meta, then mmap) and in the other by remap (mmap, then meta),
+// and meta is first locked by open in some instances and by commit in
+// others.
+type db struct {
+	meta, mmap Mutex
+}
+
+func (d *db) open() {
+	d.meta.Lock() // the first use of meta in an opened db
+	work.Add(1)
+	d.meta.Unlock()
+}
+
+func (d *db) commit() {
+	d.meta.Lock() // the first use of meta in a db never opened
+	d.mmap.Lock()
+	work.Add(1)
+	d.mmap.Unlock()
+	d.meta.Unlock()
+}
+
+func (d *db) remap() {
+	d.mmap.Lock()
+	d.meta.Lock()
+	work.Add(1)
+	d.meta.Unlock()
+	d.mmap.Unlock()
+}
+
+// TestOneFieldFirstLockedAtTwoPlacesOneReport: the same inversion in
+// instances whose meta field was first locked at different places is one
+// report (bbolt's metalock appeared as "first locked at db.go:797" and
+// "db.go:852", one report each), and so is the same cycle closed by remap
+// in one instance and by commit in another.
+func TestOneFieldFirstLockedAtTwoPlacesOneReport(t *testing.T) {
+	c := collect(t)
+	for i := range 200 {
+		d := new(db)
+		if i%2 == 0 {
+			d.open()
+		}
+		if i%3 == 0 {
+			d.commit()
+			d.remap()
+		} else {
+			d.remap()
+			d.commit()
+		}
+	}
+	errs := c.all()
+	require.Len(t, errs, 1, "one field pair, one cycle: one report, however many instances and first sites")
+	require.ErrorIs(t, errs[0], ErrInversion)
+}
+
+// TestDistinctLocksAtOneSiteStayDistinct: distinct variables acquired at
+// one line (a loop, a helper) are not merged into one name: two distinct
+// cycles are two reports.
+func TestDistinctLocksAtOneSiteStayDistinct(t *testing.T) {
+	c := collect(t)
+	var a, b, x, y Mutex
+	a.Lock()
+	a.Unlock()
+	b.Lock()
+	b.Unlock()
+	x.Lock()
+	x.Unlock()
+	y.Lock()
+	y.Unlock()
+	lockPair := func(p, q *Mutex) {
+		p.Lock()
+		q.Lock() // every nested acquisition is made here
+		work.Add(1)
+		q.Unlock()
+		p.Unlock()
+	}
+	lockPair(&a, &b)
+	lockPair(&b, &a)
+	lockPair(&x, &y)
+	lockPair(&y, &x)
+	require.Len(t, c.all(), 2)
+}
