@@ -234,13 +234,18 @@ func TestOneFieldFirstLockedAtTwoPlacesOneReport(t *testing.T) {
 func TestDistinctLocksAtOneSiteStayDistinct(t *testing.T) {
 	c := collect(t)
 	var a, b, x, y Mutex
+	// Each first locked on a line of its own: four first sites.
 	a.Lock()
+	work.Add(1)
 	a.Unlock()
 	b.Lock()
+	work.Add(1)
 	b.Unlock()
 	x.Lock()
+	work.Add(1)
 	x.Unlock()
 	y.Lock()
+	work.Add(1)
 	y.Unlock()
 	lockPair := func(p, q *Mutex) {
 		p.Lock()
