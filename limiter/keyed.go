@@ -40,7 +40,8 @@ func monotonicNow() int64 { return int64(time.Since(epoch)) }
 // grow it. When the table is full, a new key takes the slot of a key whose
 // bucket is full again (nothing is lost); failing that, the table evicts a
 // key that still owes quota, and its EvictionPolicy decides what happens to
-// that debt: EvictStrict (the default) remembers it, EvictLossy forgets it.
+// that debt: EvictStrict (the default) holds a returning key to all of it,
+// EvictLossy to all of it but one request.
 //
 // Keys are identified by a 64-bit hash seeded at random per Keyed, so an
 // attacker cannot pick colliding keys; two distinct live keys share a bucket
@@ -65,61 +66,73 @@ type Keyed struct {
 
 // EvictionPolicy says what a full Keyed does with the quota a key still
 // owes when the key must make room for a new one. Either way memory stays
-// fixed; the policies differ in who pays when more keys are active at once
-// than the table holds.
+// fixed and the evicted key's debt is folded into a fixed-size sketch, and
+// a key that comes back starts from the sketch's estimate, which is never
+// below its real debt; the policies differ in how far they trust that
+// estimate for a key the table does not hold, and so in who pays when more
+// keys are active at once than the table holds.
 //
-// Under EvictLossy the debt is forgotten: an attacker who can make the
-// table evict a victim (a user name under a login limit, say) gives the
-// victim a full burst again. Under EvictStrict the debt is folded into a
-// fixed-size sketch, and a key that comes back starts from the sketch's
-// estimate, which is never below its real debt: no key is ever admitted
-// above its rate and burst, whatever other keys do. The price is paid by
-// fresh keys: once the keys evicted within one refill window far outnumber
-// the sketch's cells, most cells hold someone's future deadline, and a
-// fresh key may start with part of its burst already spent, or none left
-// (KeyedStats.SketchDenials counts these denials).
+// Under EvictStrict the estimate is the key's state: no key is ever
+// admitted above its rate and burst, whatever other keys do. The price is
+// paid by fresh keys: once the keys evicted within one refill window far
+// outnumber the sketch's cells, most cells hold someone's future deadline,
+// and a fresh key may start with part of its burst already spent, or none
+// left (KeyedStats.SketchDenials counts these denials).
+//
+// Under EvictLossy a key the table does not hold is always served once:
+// it starts from the estimate, but never more than one request short of
+// its limit. A fresh key's first request always passes; an attacker who
+// makes the table evict a victim (a user name under a login limit, say)
+// wins one request for the victim per eviction, not a whole burst, and the
+// victim to evict is drawn at random among the candidates, so the
+// attacker's exhausted keys are not kept in preference to the victim's.
+// The price, again paid by fresh keys while the table is flooded, is their
+// burst: past the first request they may start at their rate.
 //
 // Measured at the default capacity (65536), rate 1 per 12 s, burst 5, with
 // an attacker exhausting N distinct keys (5 requests each) spread over 50 s
-// and then 10,000 fresh keys making one request each
-// (BenchmarkEvictionPrice): EvictStrict denied 0 % of the fresh keys at
-// N = 10⁵ and 58 % at N = 10⁶; EvictLossy denied none. Exhausted keys are
-// not needed: a fresh key starts from its cells' estimate and, evicted in
-// turn, folds that estimate plus its own use back, so under a sustained
-// flood of keys used once each the cells climb too. Over HTTP (the siege's
-// chosen-keys scenario: a table of 1024 names, 1 per 10 s, burst 5, 51,200
-// single-use junk names in 2 s) about 80 % of new names were refused.
-// Cells never climb past one full burst (burst × the emission interval)
-// ahead, so the denials end at most that long after the flood stops. Rate
-// limit what feeds the table (per client address, say) so that the keys
-// evicted within one window stay well below its capacity. In exchange no key is
-// ever admitted above its limit: under the red team's reset attack
-// (TestEvictionFlood: 20,000 junk keys per second, each used 5 times) the
-// victim got 9 admissions in 60 s with EvictStrict (at most 10 are due),
-// against 85 to 130 at the default capacity and 3,600 to 3,900 at capacity
-// 1024 with EvictLossy (three runs). EvictLossy's random victim choice keeps
-// the attacker from steering evictions, but a forgetting table cannot make
-// resets expensive: the former oldest-TAT rule gave 95 and 5,999 in the
-// same replay.
-// EvictStrict is the default because a limit
-// that holds is what a limiter promises, and what it trades for, denying
-// newcomers while a large sustained flood lasts, is visible in
-// SketchDenials and ends with the flood. Choose EvictLossy where admitting
-// newcomers matters more than exact per-key limits (a generous per-IP API
-// limit, say), and size WithCapacity to the keys active within one window
-// either way.
+// and then 10,000 fresh keys making 5 requests each at once
+// (BenchmarkEvictionPrice): EvictStrict denied 0 % of the fresh keys'
+// first requests at N = 10⁵ and 57 % at N = 10⁶, and 26 % and 100 % of the
+// four after them; EvictLossy denied no first request, and 35 % and 100 %
+// of the four after them. Exhausted keys are not needed: a fresh key starts
+// from its cells' estimate and, evicted in turn, folds that estimate plus
+// its own use back, so under a sustained flood of keys used once each the
+// cells climb too. Over HTTP (the siege's chosen-keys scenario: a table of
+// 1024 names, 1 per 10 s, burst 5, 51,200 single-use junk names in 2 s)
+// about 80 % of new names were refused under EvictStrict. Cells never climb
+// past one full burst (burst × the emission interval) ahead, so the denials
+// end at most that long after the flood stops. Rate limit what feeds the
+// table (per client address, say) so that the keys evicted within one
+// window stay well below its capacity.
+//
+// In exchange, under the red team's reset attack (TestEvictionFlood:
+// 20,000 junk keys per second, each used 5 times, the victim tried every
+// 10 ms for 60 s; at most 10 admissions are due) the victim got 9
+// admissions with EvictStrict at both capacities, and 18 to 28 at the
+// default capacity and 1,022 to 1,125 at capacity 1024 with EvictLossy
+// (seven runs). Before a returning key was limited to one request,
+// EvictLossy gave 85 to 130 and 3,600 to 3,900 in the same replay, and the
+// oldest-TAT rule it used before the random draw 95 and 5,999.
+//
+// EvictStrict is the default because a limit that holds is what a limiter
+// promises, and what it trades for, denying newcomers while a large
+// sustained flood lasts, is visible in SketchDenials and ends with the
+// flood. Choose EvictLossy where serving every newcomer at once matters
+// more than exact per-key limits (a generous per-IP API limit, say), and
+// size WithCapacity to the keys active within one window either way.
 type EvictionPolicy uint8
 
 const (
-	// EvictStrict folds an evicted key's debt into a conservative sketch
-	// (8 more bytes per slot): no key is ever admitted above its limit, and
-	// fresh keys may be denied while the table is flooded. The default.
+	// EvictStrict starts a key the table does not hold from the sketch's
+	// estimate: no key is ever admitted above its limit, and fresh keys may
+	// be denied while the table is flooded. The default.
 	EvictStrict EvictionPolicy = iota
-	// EvictLossy forgets an evicted key's debt: fresh keys are always
-	// served, and a key evicted while it owed quota comes back with a full
-	// burst (counted in KeyedStats.LossyEvictions). The victim is drawn at
-	// random among the candidates, so an attacker's exhausted keys are not
-	// kept in preference to the victim's.
+	// EvictLossy serves a key the table does not hold at least once: a
+	// fresh key's first request always passes, and a key evicted while it
+	// owed quota (counted in KeyedStats.LossyEvictions) comes back with
+	// one request, not its whole burst. The victim is drawn at random
+	// among the candidates.
 	EvictLossy
 )
 
@@ -176,7 +189,7 @@ func ipv6PrefixOf(o ListenerOption) (int, error) {
 
 // WithCapacity sets the number of keys tracked at once (default
 // DefaultCapacity). It is rounded up to a power of two, at least 8. Memory
-// is 16 bytes per key under EvictLossy and 24 under EvictStrict, and does
+// is 24 bytes per key (a 16-byte slot and an 8-byte sketch cell), and does
 // not grow past it, however many keys are seen. Give it about 1.5× the keys
 // expected to be active within one refill window: a fuller table starts
 // evicting keys whose buckets are not full.
@@ -272,8 +285,8 @@ func (k *Keyed) AllowN(key string, n int) Decision {
 
 // Reset gives key a full burst again, as if it had been idle for a whole
 // window: after a successful login, say, so that earlier failures stop
-// counting against the user. Under EvictStrict, a key that was evicted
-// while it owed quota is put back in the table with a full burst; if it is
+// counting against the user. A key that was evicted while it owed quota
+// is put back in the table with a full burst; if it is
 // evicted again before it spends anything, it comes back with the sketch's
 // estimate, which may predate the reset. Reset does not allocate.
 func (k *Keyed) Reset(key string) {
@@ -382,13 +395,15 @@ type KeyedStats struct {
 	Eviction  EvictionPolicy // the table's policy
 	Evictions uint64         // keys replaced by a new key
 	// LossyEvictions counts, of those, keys whose bucket was not yet full:
-	// under EvictLossy their debt was forgotten, under EvictStrict it was
-	// folded into the sketch.
+	// their debt was folded into the sketch, where a returning key finds
+	// it (under EvictLossy, all of it but one request).
 	LossyEvictions uint64
-	// SketchDenials counts requests of keys not in the table that
-	// EvictStrict denied on the sketch's estimate: returning keys that still
-	// owed quota, and fresh keys whose cells other keys had filled (the
-	// policy's price). Always 0 under EvictLossy.
+	// SketchDenials counts requests of keys not in the table that were
+	// denied on the sketch's estimate: returning keys that still owed
+	// quota, and fresh keys whose cells other keys had filled (the
+	// policy's price). Always 0 under EvictLossy, which serves such a
+	// key's first request; its later requests are denied as a tracked
+	// key's are.
 	SketchDenials uint64
 }
 

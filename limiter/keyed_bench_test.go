@@ -66,15 +66,16 @@ func BenchmarkMonotonicNow(b *testing.B) {
 // BenchmarkEvictionPrice measures what each EvictionPolicy costs under the
 // flood it is designed for: an attacker exhausts floodKeys distinct keys
 // (rate 1 per 12 s, burst 5, each used 5 times) within one refill window at
-// the default capacity, then 10,000 fresh legitimate keys each make one
-// request. It reports the share of those first requests denied
-// ("false-denial-%"). Run with -benchtime 1x; each iteration replays the
+// the default capacity, then 10,000 fresh legitimate keys each make five
+// requests at once (their whole burst). It reports the share of the first
+// requests denied ("false-denial-%") and of the four after them
+// ("burst-denial-%"). Run with -benchtime 1x; each iteration replays the
 // whole flood.
 func BenchmarkEvictionPrice(b *testing.B) {
 	for _, floodKeys := range []int{10_000, 100_000, 1_000_000} {
 		for _, policy := range []EvictionPolicy{EvictStrict, EvictLossy} {
 			b.Run(fmt.Sprintf("flood=%d/%s", floodKeys, policy), func(b *testing.B) {
-				var denied, asked int
+				var denied, asked, burstDenied, burstAsked int
 				for range b.N {
 					k, err := NewKeyed(rate.Every(12*time.Second), 5, WithEviction(policy))
 					if err != nil {
@@ -92,13 +93,21 @@ func BenchmarkEvictionPrice(b *testing.B) {
 						now += step
 					}
 					for i := range 10_000 {
+						key := "legit-" + strconv.Itoa(i)
 						asked++
-						if !k.Allow("legit-" + strconv.Itoa(i)).Allowed {
+						if !k.Allow(key).Allowed {
 							denied++
+						}
+						for range 4 {
+							burstAsked++
+							if !k.Allow(key).Allowed {
+								burstDenied++
+							}
 						}
 					}
 				}
 				b.ReportMetric(100*float64(denied)/float64(asked), "false-denial-%")
+				b.ReportMetric(100*float64(burstDenied)/float64(burstAsked), "burst-denial-%")
 			})
 		}
 	}

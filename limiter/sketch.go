@@ -11,7 +11,7 @@ import (
 // folded, and fewer cells per row mean more once many are.
 const sketchRows = 2
 
-// sketch remembers the state of keys EvictStrict evicted, in fixed memory:
+// sketch remembers the state of evicted keys, in fixed memory:
 // a count-min sketch whose cells hold deadlines (TATs) and combine by max
 // instead of sum. Folding a key raises each of its cells to at least its
 // TAT; estimating takes the minimum of its cells. Every cell a key maps to

@@ -59,8 +59,12 @@ type shard struct {
 
 type table struct {
 	shards []shard
-	shift  uint    // h >> shift selects the shard
-	sketch *sketch // nil under EvictLossy
+	shift  uint // h >> shift selects the shard
+	sketch *sketch
+	// lossy (EvictLossy): a victim is drawn at random, and a key that is
+	// not tracked starts no further than one request from its limit,
+	// whatever the sketch estimates, so that it is always served once.
+	lossy bool
 }
 
 func newTable(capacity int, policy EvictionPolicy, seed uint64) *table {
@@ -81,9 +85,8 @@ func newTable(capacity int, policy EvictionPolicy, seed uint64) *table {
 		t.shards[i].mask = uint64(per - 1)
 		t.shards[i].rng = seed + uint64(i)*0x9e3779b97f4a7c15 | 1
 	}
-	if policy == EvictStrict {
-		t.sketch = newSketch(t.capacity())
-	}
+	t.sketch = newSketch(t.capacity())
+	t.lossy = policy == EvictLossy
 	return t
 }
 
@@ -200,10 +203,11 @@ func update(sl *slot, h uint64, now, cost int64, g *gcra) (tat int64, allowed, o
 // bucket is not full: a lossy eviction, chosen and remembered as the
 // table's EvictionPolicy says (see victim).
 //
-// Under EvictStrict a new key starts from the sketch's estimate of its TAT
-// rather than from a full bucket, and a key the estimate denies takes no
-// slot: its state is already in the sketch, and evicting a tracked key for
-// it would only fold more state into the sketch.
+// A new key starts from the sketch's estimate of its TAT rather than from
+// a full bucket (under EvictLossy, from no further than one request short
+// of its limit), and a key the estimate denies takes no slot: its state is
+// already in the sketch, and evicting a tracked key for it would only fold
+// more state into the sketch.
 func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -216,9 +220,13 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 				}
 			}
 		}
-		start := now
-		if t.sketch != nil {
-			start = max(t.sketch.estimate(h), now)
+		start := max(t.sketch.estimate(h), now)
+		if t.lossy {
+			// At most one request's worth of debt short of the limit: the
+			// key is served now (as a fresh key must be under EvictLossy),
+			// and a returning key that owed quota gets one request back,
+			// not its whole burst.
+			start = min(start, max(now, now+g.tolerance-cost))
 		}
 		newTat, allowed := g.admitCost(start, now, cost)
 		if !allowed {
@@ -227,7 +235,7 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 			}
 			return start, false
 		}
-		victim, victimTat, lossy := s.victim(h, now, t.sketch == nil)
+		victim, victimTat, lossy := s.victim(h, now, t.lossy)
 		// A CAS, not a store: a lock-free update may have admitted a request
 		// for the victim since we read its TAT, and must not be erased.
 		if !victim.tat.CompareAndSwap(victimTat, busy) {
@@ -244,9 +252,7 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 				// that tat is busy. Folding it before its tag changes (and
 				// before the lock is released) means the key, if it comes
 				// back, finds its state in the sketch.
-				if t.sketch != nil {
-					t.sketch.fold(old, victimTat)
-				}
+				t.sketch.fold(old, victimTat)
 			}
 		}
 		victim.tag.Store(h)
@@ -261,15 +267,15 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 //
 // Which lossy victim matters to an attacker. Evicting the oldest TAT (the
 // key with the most quota left) loses the least state, which is right
-// under EvictStrict, where the state goes to the sketch and a small TAT
-// raises its cells the least. Under EvictLossy the state is gone, and the
-// oldest-TAT rule hands the attacker a target: keys it drove to exhaustion
-// have the newest TATs and always survive, while a victim that has spent
-// only part of its quota is evicted first, on every insert into its
-// buckets. There the victim is drawn uniformly among the candidates from a
-// per-shard random stream, so each insert into a victim's buckets resets
-// it with probability at most 1/(2×probeWindow) whatever the attacker's
-// keys hold.
+// under EvictStrict, where a small TAT raises the sketch's cells the
+// least. Under EvictLossy a returning key gets one request back whatever
+// it owed, and the oldest-TAT rule hands the attacker a target: keys it
+// drove to exhaustion have the newest TATs and always survive, while a
+// victim that has spent only part of its quota is evicted first, on every
+// insert into its buckets. There the victim is drawn uniformly among the
+// candidates from a per-shard random stream, so each insert into a
+// victim's buckets evicts it with probability at most 1/(2×probeWindow)
+// whatever the attacker's keys hold.
 func (s *shard) victim(h uint64, now int64, random bool) (v *slot, vTat int64, lossy bool) {
 	b1, b2 := s.buckets(h)
 	var pick uint64
@@ -321,7 +327,7 @@ func (t *table) reset(h uint64, now int64) {
 		sl.tat.Store(0)
 		return
 	}
-	if t.sketch == nil || t.sketch.estimate(h) <= now {
+	if t.sketch.estimate(h) <= now {
 		return
 	}
 	for {

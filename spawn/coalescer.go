@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/garrison-go/garrison/internal/ctxerr"
 	"github.com/garrison-go/garrison/internal/panics"
@@ -42,6 +43,7 @@ type Coalescer[T any] struct {
 type coalescedCall[T any] struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc // nil when fn runs on a caller that cannot leave
+	values valuesOnly              // the parent of ctx when cancel is set
 
 	// ready is what callers that cannot leave wait on, without a channel.
 	// Callers that can leave wait on done, made by the first of them.
@@ -55,6 +57,24 @@ type coalescedCall[T any] struct {
 	val    T
 	err    error
 	shared bool
+}
+
+// valuesOnly is context.WithoutCancel without its allocation: the values
+// of parent, never done. It lives in the coalescedCall, under the
+// WithCancelCause context that fn gets, which answers context.Cause for
+// everything below it, so the parent's cancellation never shows through.
+type valuesOnly struct{ parent context.Context }
+
+func (*valuesOnly) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*valuesOnly) Done() <-chan struct{}       { return nil }
+func (*valuesOnly) Err() error                  { return nil }
+func (v *valuesOnly) Value(key any) any         { return v.parent.Value(key) }
+
+func (v *valuesOnly) String() string {
+	if s, ok := v.parent.(fmt.Stringer); ok {
+		return s.String() + ".WithoutCancel"
+	}
+	return "context.WithoutCancel"
 }
 
 // CoalescerStats is a snapshot of a Coalescer's counters and gauges. Every
@@ -162,7 +182,8 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 		c.exec(key, cl, fn)
 		return cl.val, cl.shared, cl.err
 	}
-	cl.ctx, cl.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	cl.values.parent = ctx
+	cl.ctx, cl.cancel = context.WithCancelCause(&cl.values)
 	cl.done = make(chan struct{})
 	c.mu.Unlock()
 	go c.exec(key, cl, fn)

@@ -76,7 +76,9 @@ func TestCoalescerLeavingCallerGetsCtxError(t *testing.T) {
 		<-release
 		return "v", nil
 	}
-	ctx1, cancel1 := context.WithCancelCause(context.WithValue(context.Background(), valueKey{}, "first"))
+	withDeadline, cancelDeadline := context.WithTimeout(context.WithValue(context.Background(), valueKey{}, "first"), time.Hour)
+	defer cancelDeadline()
+	ctx1, cancel1 := context.WithCancelCause(withDeadline)
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	type res struct {
@@ -88,6 +90,10 @@ func TestCoalescerLeavingCallerGetsCtxError(t *testing.T) {
 	go func() { v, s, err := c.Do(ctx1, "k", fn); r1 <- res{v, s, err} }()
 	wctx := <-fnCtx
 	assert.Equal(t, "first", wctx.Value(valueKey{}), "fn sees the starting caller's values")
+	_, hasDeadline := wctx.Deadline()
+	assert.False(t, hasDeadline, "but not its deadline")
+	child, cancelChild := context.WithCancel(wctx)
+	defer cancelChild()
 	go func() { v, s, err := c.Do(ctx2, "k", fn); r2 <- res{v, s, err} }()
 	require.Eventually(t, func() bool { return c.Stats().Joined == 1 }, 10*time.Second, time.Millisecond)
 
@@ -97,6 +103,8 @@ func TestCoalescerLeavingCallerGetsCtxError(t *testing.T) {
 	require.ErrorIs(t, got.err, context.Canceled)
 	require.ErrorIs(t, got.err, left)
 	require.NoError(t, wctx.Err(), "another caller still waits: the work goes on")
+	require.NoError(t, context.Cause(wctx), "the first caller's cause does not show through")
+	require.NoError(t, context.Cause(child))
 
 	close(release)
 	got = <-r2

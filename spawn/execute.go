@@ -65,7 +65,7 @@ func (s *Spawner) run(j *job, w *workerState) {
 		// Only here does a task cost a context allocation and a timer.
 		var base context.Context
 		if j.h != nil {
-			base = j.h.base(s, j.ctx, w)
+			base = j.h.base(s, j.ctx)
 		} else {
 			base = s.valuesFor(j.ctx)
 		}

@@ -315,7 +315,7 @@ type groupTask struct {
 
 func (t *groupTask) claim(by uint32) bool { return t.claimed.CompareAndSwap(unclaimed, by) }
 
-func (t *groupTask) base(*Spawner, context.Context, *workerState) context.Context {
+func (t *groupTask) base(*Spawner, context.Context) context.Context {
 	return t.g.taskCtx
 }
 

@@ -181,7 +181,7 @@ func (h *Handle[T]) resolve(err error) {
 
 func (h *Handle[T]) claim(by uint32) bool { return h.claimed.CompareAndSwap(unclaimed, by) }
 
-func (h *Handle[T]) base(s *Spawner, submitCtx context.Context, w *workerState) context.Context {
+func (h *Handle[T]) base(s *Spawner, submitCtx context.Context) context.Context {
 	return s.valuesFor(submitCtx)
 }
 

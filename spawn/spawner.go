@@ -38,7 +38,7 @@ type runner interface {
 	claim(by uint32) bool
 	// base returns the parent of the task's context when a task timeout
 	// must be derived from it; submitCtx is the job's ctx.
-	base(s *Spawner, submitCtx context.Context, w *workerState) context.Context
+	base(s *Spawner, submitCtx context.Context) context.Context
 	// begin moves the task to running and returns its context: derived
 	// from timeoutCtx if not nil, else provided by the runner. false means
 	// the task was resolved while queued.
@@ -78,6 +78,7 @@ type Spawner struct {
 	maxSpinning int64           // most workers polling an empty queue at once
 	q           *queue
 	wake        chan struct{}   // wakes workers parked in next
+	tickers     sync.Pool       // stopped idle tickers of retired workers (see idleTicker)
 	room        chan struct{}   // wakes one caller waiting in Go for room
 	closed      chan struct{}   // closed by Shutdown
 	taskCtx     context.Context // of Go tasks without values: marks them, canceled by Shutdown

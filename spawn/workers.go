@@ -10,6 +10,27 @@ import (
 // busy submitter takes to produce the next few tasks.
 const spinRounds = 16
 
+// idleTicker returns a ticker of period d for a worker that first runs
+// dry. A ticker costs three allocations (the Ticker, its timer and its
+// channel), which a spawner whose workers come and go with the load would
+// otherwise pay for every worker it starts: retired workers' tickers are
+// kept stopped in the spawner's pool and reset for the next one. Since Go
+// 1.23 a stopped or reset ticker delivers no stale tick. The pool is the
+// spawner's, not the package's, because a timer belongs to the
+// testing/synctest bubble it was made in.
+func (s *Spawner) idleTicker(d time.Duration) *time.Ticker {
+	if t, ok := s.tickers.Get().(*time.Ticker); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTicker(d)
+}
+
+func (s *Spawner) putIdleTicker(t *time.Ticker) {
+	t.Stop()
+	s.tickers.Put(t)
+}
+
 // dispatch hands an admitted job to a worker. admitted is the admitted count
 // including j, as seen right after admitting it.
 func (s *Spawner) dispatch(j job, admitted int64) {
@@ -59,7 +80,7 @@ func (s *Spawner) worker(j job) {
 	retired := false
 	defer func() {
 		if w.tick != nil {
-			w.tick.Stop()
+			s.putIdleTicker(w.tick)
 		}
 		if !retired {
 			// A task called runtime.Goexit: execute has accounted the
@@ -148,7 +169,7 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 			return j, true
 		}
 		if w.tick == nil {
-			w.tick = time.NewTicker(s.cfg.idleTimeout)
+			w.tick = s.idleTicker(s.cfg.idleTimeout)
 		}
 		select {
 		case <-s.wake:

@@ -27,6 +27,24 @@ var coalescers = []coalescer{
 			return n, err
 		}
 	}},
+	// singleflight-ctx is what a caller who must leave on its ctx writes
+	// with singleflight: DoChan (fn on a goroutine of its own) and a
+	// select on the ctx. It does not cancel the work when every caller
+	// has left, and fn gets no ctx: it is the floor of the Coalescer's
+	// cancelable path, not its equal.
+	{"singleflight-ctx", func(*testing.B) func(context.Context, string, func() (int, error)) (int, error) {
+		var g singleflight.Group
+		return func(ctx context.Context, key string, fn func() (int, error)) (int, error) {
+			ch := g.DoChan(key, func() (any, error) { return fn() })
+			select {
+			case r := <-ch:
+				n, _ := r.Val.(int)
+				return n, r.Err
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+		}
+	}},
 	{"garrison-Coalescer", func(b *testing.B) func(context.Context, string, func() (int, error)) (int, error) {
 		c, err := spawn.NewCoalescer[int](1 << 16)
 		if err != nil {
@@ -87,7 +105,8 @@ func BenchmarkCoalesce(b *testing.B) {
 	}
 }
 
-// BenchmarkCoalescePaired interleaves singleflight and the Coalescer in
+// BenchmarkCoalescePaired interleaves singleflight and the Coalescer (and,
+// with a cancelable ctx, singleflight-ctx) in
 // blocks of 256 calls within one benchmark, timing each block, so that
 // both see the same machine load: on a shared machine whose speed drifts
 // between runs this ratio is steadier than one taken across two
@@ -106,14 +125,21 @@ func BenchmarkCoalescePaired(b *testing.B) {
 	}{{"background", context.Background()}, {"cancelable", cancelable}} {
 		for _, mode := range []string{"serial-distinct", "parallel-hot"} {
 			b.Run(mode+"/"+cx.name, func(b *testing.B) {
-				sf := coalescers[0].make(b)
-				gc := coalescers[1].make(b)
-				var total [2]atomic.Int64
+				// The Coalescer against singleflight.Do, and with a
+				// cancelable ctx also against singleflight-ctx, its
+				// ctx-aware form.
+				impls := []func(context.Context, string, func() (int, error)) (int, error){
+					coalescers[0].make(b), coalescers[2].make(b),
+				}
+				if cx.name == "cancelable" {
+					impls = append(impls, coalescers[1].make(b))
+				}
+				var total [3]atomic.Int64
 				var calls atomic.Int64
 				const block = 256
 				body := func(worker uint64, next func() uint64, more func() bool) {
 					for more() {
-						for i, do := range []func(context.Context, string, func() (int, error)) (int, error){sf, gc} {
+						for i, do := range impls {
 							start := time.Now()
 							for range block {
 								k := next()
@@ -147,6 +173,10 @@ func BenchmarkCoalescePaired(b *testing.B) {
 				b.ReportMetric(float64(total[0].Load())/c, "singleflight-ns/call")
 				b.ReportMetric(float64(total[1].Load())/c, "coalescer-ns/call")
 				b.ReportMetric(float64(total[1].Load())/float64(total[0].Load()), "x-singleflight")
+				if len(impls) == 3 {
+					b.ReportMetric(float64(total[2].Load())/c, "singleflight-ctx-ns/call")
+					b.ReportMetric(float64(total[1].Load())/float64(total[2].Load()), "x-singleflight-ctx")
+				}
 			})
 		}
 	}
