@@ -294,7 +294,7 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 	}
 	c := mustChan(t, 16, WithOverflow(p, onDrop))
 	if round%2 == 1 {
-		c.stripes, c.mask = make([]stripe, 8), 7
+		c.stripes, c.shift = make([]stripe, 8), 64-3
 	}
 
 	var accepted, returned, rejected, received, drainedInside atomic.Int64
@@ -409,7 +409,7 @@ func closeRace(t *testing.T, p Overflow, senders, perSender, round int) {
 func TestChanSentCounterWraps(t *testing.T) {
 	c := mustChan[int](t, 4)
 	// One stripe, so that every send below counts on the one set up here.
-	c.stripes, c.mask = c.stripes[:1], 0
+	c.stripes, c.shift = c.stripes[:1], 64
 	st := &c.stripes[0]
 	// Start the packed low half of Sent just below a wrap, as if 2^33-3
 	// values had been sent, then jump it to just below the next two half
@@ -528,7 +528,7 @@ func TestChanCloseStripesStress(t *testing.T) {
 		c := mustChan[int](t, 4)
 		// Several stripes whatever GOMAXPROCS, so that Close retires
 		// stripes with and without senders in flight.
-		c.stripes, c.mask = make([]stripe, 8), 7
+		c.stripes, c.shift = make([]stripe, 8), 64-3
 		var sent, back atomic.Int64
 		var wg sync.WaitGroup
 		for g := range 8 {
@@ -567,5 +567,58 @@ func TestChanCloseStripesStress(t *testing.T) {
 		s := c.Stats()
 		assert.Equal(t, uint64(sent.Load()), s.Sent)
 		assert.Equal(t, uint64(back.Load()), s.Returned)
+	}
+}
+
+// growStack uses about depth*256 bytes of stack, then returns the stripe
+// the caller's goroutine gets.
+//
+//go:noinline
+func growStack(c *Chan[int], depth int) *stripe {
+	var buf [256]byte
+	if depth > 0 {
+		s := growStack(c, depth-1)
+		buf[depth%len(buf)] = byte(depth)
+		if buf[0] == 255 {
+			return nil
+		}
+		return s
+	}
+	return c.stripe()
+}
+
+// TestChanStripesSpread: goroutines running the same code on stacks of the
+// same size must not all count on one stripe. Stacks above the smallest
+// size are aligned to their size, so an index taken from the address bits
+// alone was the same for all of them and striping did nothing.
+func TestChanStripesSpread(t *testing.T) {
+	c := mustChan[int](t, 4)
+	c.stripes, c.shift = make([]stripe, 8), 64-3
+	for _, depth := range []int{0, 12, 40} { // 2 KiB, 4-8 KiB, 16 KiB stacks
+		const n = 32
+		got := make(chan *stripe, n)
+		release := make(chan struct{})
+		var wg, picked sync.WaitGroup
+		picked.Add(n)
+		for range n {
+			// Each goroutine stays alive until all have picked, so that
+			// no stack is reused by the next goroutine.
+			wg.Go(func() {
+				got <- growStack(c, depth)
+				picked.Done()
+				<-release
+			})
+		}
+		picked.Wait()
+		close(release)
+		wg.Wait()
+		close(got)
+		seen := map[*stripe]bool{}
+		for s := range got {
+			seen[s] = true
+		}
+		// With a uniform pick, fewer than 4 of 8 stripes for 32 goroutines
+		// has a probability below 1e-12.
+		assert.GreaterOrEqual(t, len(seen), 4, "stack depth %d: %d goroutines on %d stripes", depth, n, len(seen))
 	}
 }
