@@ -53,10 +53,10 @@ type coalescedCall[T any] struct {
 	waiters int  // callers still waiting
 	dups    int  // callers that joined the first one
 	over    bool // the execution has ended; val and err are set
+	shared  bool // next to over, so that the two share a word
 
-	val    T
-	err    error
-	shared bool
+	val T
+	err error
 }
 
 // valuesOnly is context.WithoutCancel without its allocation: the values

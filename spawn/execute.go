@@ -92,13 +92,14 @@ func (s *Spawner) run(j *job, w *workerState) {
 		s.account(j, shedQueued, ErrQueueTimeout, ErrQueueTimeout)
 		return
 	}
-	// The adaptive limit times one task in 32, and costs the others a
-	// random number: the worker cap, not the limit, bounds concurrency.
+	// The adaptive limit times one task in 32, picked from the count of
+	// started tasks, and costs the others two multiplies: the worker cap,
+	// not the limit, bounds concurrency.
+	seq := s.started.Add(1)
 	var start time.Time
-	if s.lim != nil && s.lim.Timed() {
+	if s.lim != nil && s.lim.Timed(uint64(seq)) {
 		start = time.Now()
 	}
-	s.started.Add(1)
 	blockhook.Begin(s, blockhook.Done)
 	defer blockhook.End(s, blockhook.Done)
 	returned := false

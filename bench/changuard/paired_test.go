@@ -3,59 +3,28 @@ package changuardbench
 import (
 	"context"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/garrison-go/garrison/bench/internal/paired"
 	"github.com/garrison-go/garrison/changuard"
 )
 
-// On this shared machine the load drifts between two separate benchmarks
-// by more than the differences measured, so the targets' ratios are taken
-// in one benchmark: base and impl run in alternating chunks, and the
-// median over chunk pairs of each one's time per op and of their ratio is
-// reported. Adjacent chunks see the same load, and the median ignores the
-// chunks that were preempted.
-
-// pairedChunks runs chunk, which runs one chunk of base or impl and
-// returns its time per op, alternately for base and impl, b.N times each.
-func pairedChunks(b *testing.B, baseName string, chunk func(impl bool) time.Duration) {
-	var tBase, tImpl, ratios []float64
-	for i := 0; b.Loop(); i++ {
-		// Alternate which goes first, so neither always runs in the wake
-		// of the other.
-		first := i%2 == 1
-		d1 := chunk(first)
-		d2 := chunk(!first)
-		if first {
-			d1, d2 = d2, d1
-		}
-		tBase = append(tBase, float64(d1))
-		tImpl = append(tImpl, float64(d2))
-		ratios = append(ratios, float64(d2)/float64(d1))
-	}
-	b.ReportMetric(median(tBase), baseName+"-ns/op")
-	b.ReportMetric(median(tImpl), "garrison-ns/op")
-	b.ReportMetric(median(ratios), "×"+baseName)
-}
-
-func median(x []float64) float64 {
-	slices.Sort(x)
-	return x[len(x)/2]
-}
+// The targets' ratios are taken in one benchmark each, with package
+// paired.
 
 // parallelChunk runs op n times on each of GOMAXPROCS goroutines at once
 // and returns the wall time per op of one goroutine. Starting the
 // goroutines costs the same for both sides and is small against n ops.
-func parallelChunk(n int, op func()) time.Duration {
+func parallelChunk(n int, op func()) float64 {
 	return parallelChunkEach(n, func() func() { return op })
 }
 
 // parallelChunkEach is parallelChunk with an op of each goroutine's own,
 // made by mk before the clock starts.
-func parallelChunkEach(n int, mk func() func()) time.Duration {
+func parallelChunkEach(n int, mk func() func()) float64 {
 	p := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -71,7 +40,7 @@ func parallelChunkEach(n int, mk func() func()) time.Duration {
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
-	return time.Since(t0) / time.Duration(n)
+	return float64(time.Since(t0)) / float64(n)
 }
 
 // BenchmarkPaired measures the changuard targets as paired ratios:
@@ -97,7 +66,7 @@ func BenchmarkPaired(b *testing.B) {
 			_ = c.Send(ctx, 1)
 			_, _ = c.Recv(ctx)
 		}
-		pairedChunks(b, "raw", func(impl bool) time.Duration {
+		paired.Chunks(b, "raw", "op", func(impl bool) float64 {
 			if impl {
 				return parallelChunk(n, implOp)
 			}
@@ -126,7 +95,7 @@ func BenchmarkPaired(b *testing.B) {
 			raw <- 1
 			<-raw
 		}
-		pairedChunks(b, "raw", func(impl bool) time.Duration {
+		paired.Chunks(b, "raw", "op", func(impl bool) float64 {
 			if impl {
 				return parallelChunkEach(n, func() func() {
 					l := &lines[next.Add(1)%int64(len(lines))]
@@ -168,7 +137,7 @@ func BenchmarkPaired(b *testing.B) {
 		}()
 		reply := make(chan int64, 1)
 		s := int64(0)
-		pairedChunks(b, "raw", func(impl bool) time.Duration {
+		paired.Chunks(b, "raw", "op", func(impl bool) float64 {
 			t0 := time.Now()
 			for range n {
 				if impl {
@@ -188,7 +157,7 @@ func BenchmarkPaired(b *testing.B) {
 					s += <-reply
 				}
 			}
-			return time.Since(t0) / n
+			return float64(time.Since(t0)) / n
 		})
 		sink = int(s)
 	})

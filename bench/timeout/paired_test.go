@@ -2,51 +2,28 @@ package timeoutbench
 
 import (
 	"context"
-	"slices"
 	"testing"
 	"time"
 
+	"github.com/garrison-go/garrison/bench/internal/paired"
 	"github.com/garrison-go/garrison/timeout"
 )
 
-// paired runs base and impl in alternating chunks inside one benchmark
-// and reports the median, over chunk pairs, of each one's time per call
-// and of their ratio. On a shared, noisy machine the load drifts between
-// two separate benchmarks and a preempted chunk inflates a sum; adjacent
-// chunks see the same load and the median ignores the preempted ones, so
-// the ratio stays meaningful when absolute times do not.
-func paired(b *testing.B, baseName string, base, impl func()) {
+// pairedCalls runs base and impl in alternating chunks of 128 calls (see
+// package paired).
+func pairedCalls(b *testing.B, baseName string, base, impl func()) {
 	const chunk = 128
-	var tBase, tImpl, ratios []float64
-	for i := 0; b.Loop(); i++ {
-		first, second := base, impl
-		if i%2 == 1 {
-			first, second = impl, base
+	paired.Chunks(b, baseName, "call", func(isImpl bool) float64 {
+		f := base
+		if isImpl {
+			f = impl
 		}
 		t0 := time.Now()
 		for range chunk {
-			first()
+			f()
 		}
-		t1 := time.Now()
-		for range chunk {
-			second()
-		}
-		d1, d2 := float64(t1.Sub(t0)), float64(time.Since(t1))
-		if i%2 == 1 {
-			d1, d2 = d2, d1
-		}
-		tBase = append(tBase, d1/chunk)
-		tImpl = append(tImpl, d2/chunk)
-		ratios = append(ratios, d2/d1)
-	}
-	b.ReportMetric(median(tBase), baseName+"-ns/call")
-	b.ReportMetric(median(tImpl), "garrison-ns/call")
-	b.ReportMetric(median(ratios), "×"+baseName)
-}
-
-func median(x []float64) float64 {
-	slices.Sort(x)
-	return x[len(x)/2]
+		return float64(time.Since(t0)) / chunk
+	})
 }
 
 // BenchmarkPaired measures the targets' ratios with paired: Run against
@@ -56,7 +33,7 @@ func median(x []float64) float64 {
 func BenchmarkPaired(b *testing.B) {
 	ctx := context.Background()
 	b.Run("Run/garrison", func(b *testing.B) {
-		paired(b, "inline", func() {
+		pairedCalls(b, "inline", func() {
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			errSink = work(cctx)
 			cancel()
@@ -66,7 +43,7 @@ func BenchmarkPaired(b *testing.B) {
 	})
 	b.Run("TrackDone/cancel=on/garrison", func(b *testing.B) {
 		w := newWatchdog(b, timeout.WithCancelStalled(true))
-		paired(b, "inline", func() {
+		pairedCalls(b, "inline", func() {
 			_, cancel := context.WithCancelCause(ctx)
 			cancel(nil)
 		}, func() {
@@ -79,7 +56,7 @@ func BenchmarkPaired(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		paired(b, "naive", func() {
+		pairedCalls(b, "naive", func() {
 			errSink = naive(ctx, time.Second, work)
 		}, func() {
 			errSink = d.Run(ctx, time.Second, work)

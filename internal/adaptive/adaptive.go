@@ -49,7 +49,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -173,12 +172,17 @@ type Limit struct {
 	mask atomic.Uint64
 	_    [48]byte
 
-	// inflight and admitted are written by every admission: one line
-	// for both, so that an admission moves one line between processors,
-	// not two.
-	inflight atomic.Int64
-	admitted atomic.Uint64
-	_        [48]byte
+	// ops is the one word every admission writes, once in Acquire and
+	// once in Release, as a static counter would: its low 32 bits are the
+	// operations in flight (with, for an instant, the Acquires being
+	// refused), its high 32 bits the low bits of the count of Releases.
+	// Admitted is Releases plus in flight, so counting it costs no atomic
+	// operation of its own. releaseHalves counts the times the Release
+	// bits crossed a multiple of 2³¹, enough to rebuild the full count
+	// (see released).
+	ops           atomic.Uint64
+	releaseHalves atomic.Uint64
+	_             [48]byte
 
 	// waiters is read by every Release, written only by callers that
 	// wait: its own line, so that the counters' writes do not evict it.
@@ -361,10 +365,29 @@ func (l *Limit) AcquireWait(ctx context.Context, lv criticality.Level, maxWait t
 	}
 }
 
-// Timed reports whether the caller of [Limit.Observe] should time its next
-// operation: one in SampleEvery, or every one during slow start and
-// probes. It costs a per-thread random number and an atomic load.
-func (l *Limit) Timed() bool { return rand.Uint64()&l.mask.Load() == 0 }
+// mix is the SplitMix64 finalizer, a bijection whose every output bit
+// depends on every input bit. Admission samples one operation in
+// SampleEvery by mixing the value of ops its Acquire produced, which no
+// other admitted operation produces (the release count only grows, and
+// between two Releases each Acquire raises the in-flight count), so the
+// timed operations are a pseudo-random pick, not a periodic one that a
+// periodic workload could alias, and picking them costs two multiplies
+// where a per-thread random number cost about 10 ns.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// Timed reports whether the caller of [Limit.Observe] should time its
+// operation number seq: one in SampleEvery, or every one during slow
+// start and probes. seq is any number the caller counts anyway that no
+// other operation gets (spawn's count of started tasks); it is mixed (see
+// mix), so consecutive numbers make a pseudo-random pick. It costs two
+// multiplies and an atomic load.
+func (l *Limit) Timed(seq uint64) bool { return mix(seq)&l.mask.Load() == 0 }
 
 // Observe ends an operation that the caller admitted and timed itself: for
 // a caller that bounds its concurrency by [Limit.Current] on its own (spawn
@@ -382,15 +405,13 @@ func (l *Limit) tryAcquire(lv criticality.Level) (Token, bool) {
 	if lv < criticality.Critical {
 		limit = max(1, min(int64(float64(limit)*criticality.Share(lv)), limit-reserve(lv)))
 	}
-	if n := l.inflight.Add(1); n > limit {
-		l.inflight.Add(-1)
+	n := l.ops.Add(1)
+	if int64(uint32(n)) > limit {
+		l.ops.Add(^uint64(0))
 		return Token{}, false
 	}
-	l.admitted.Add(1)
 	t := Token{ok: true}
-	// A per-thread random number picks the timed operations: a shared
-	// sequence counter would be one more contended cache line.
-	if l.Timed() {
+	if mix(n)&l.mask.Load() == 0 {
 		t.start = time.Now()
 	}
 	return t, true
@@ -402,7 +423,13 @@ func (l *Limit) Release(t Token, o Outcome) {
 	if !t.ok {
 		return
 	}
-	n := l.inflight.Add(-1) + 1 // in flight while this one was
+	// One Release more, one operation less in flight: the low half is at
+	// least one, so the subtraction never borrows from the high half.
+	ops := l.ops.Add(releaseOne - 1)
+	if uint32(ops>>32)&(1<<31-1) == 0 {
+		l.releaseHalves.Add(1)
+	}
+	n := int64(uint32(ops)) + 1 // in flight while this one was
 	if l.waiters.Load() > 0 {
 		// Wake one waiter; a full channel already holds enough wakes.
 		select {
@@ -748,7 +775,7 @@ func (l *Limit) Stats() Stats {
 		Limit:     int(l.limit.Load()),
 		Min:       e.cfg.Min,
 		Max:       e.cfg.Max,
-		InFlight:  int(l.inflight.Load()),
+		InFlight:  l.InFlight(),
 		Baseline:  time.Duration(e.baseline),
 		Probing:   e.probing,
 		Probes:    e.probes,
@@ -757,7 +784,7 @@ func (l *Limit) Stats() Stats {
 		Increases: e.increases,
 		Decreases: e.decreases,
 		Rejected:  [3]uint64{l.rejected[0].Load(), l.rejected[1].Load(), l.rejected[2].Load()},
-		Admitted:  l.admitted.Load(),
+		Admitted:  l.admitted(),
 		Waited:    l.waited.Load(),
 		Dropped:   l.dropped.Load(),
 	}
@@ -767,4 +794,27 @@ func (l *Limit) Stats() Stats {
 func (l *Limit) Current() int { return int(l.limit.Load()) }
 
 // InFlight returns the number of admitted, unreleased operations.
-func (l *Limit) InFlight() int { return int(l.inflight.Load()) }
+func (l *Limit) InFlight() int { return int(uint32(l.ops.Load())) }
+
+// releaseOne is one Release in the high half of ops.
+const releaseOne = 1 << 32
+
+// admitted returns the number of operations admitted: those released plus
+// those in flight, read from one load of ops.
+func (l *Limit) admitted() uint64 {
+	halves := l.releaseHalves.Load()
+	ops := l.ops.Load()
+	return released(halves, ops>>32) + uint64(uint32(ops))
+}
+
+// released rebuilds the 64-bit count of Releases from its low 32 bits lo
+// and halves, the number of times lo crossed a multiple of 2³¹, read
+// before lo. halves can lag lo by at most one crossing, since the next one
+// takes 2³¹ Releases; the parity of the crossings is bit 31 of lo, which
+// settles whether halves or halves+1 is right; two crossings make one wrap.
+func released(halves, lo uint64) uint64 {
+	if halves&1 != lo>>31 {
+		halves++
+	}
+	return halves/2<<32 | lo
+}

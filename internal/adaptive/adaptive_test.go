@@ -363,7 +363,8 @@ func TestAccountingUnderContention(t *testing.T) {
 	wg.Wait()
 	st := l.Stats()
 	if admitted.Load()+refused.Load() != workers*each || st.InFlight != 0 ||
-		uint64(refused.Load()) != st.Rejected[2] || over.Load() != 0 {
+		uint64(refused.Load()) != st.Rejected[2] || over.Load() != 0 ||
+		uint64(admitted.Load()) != st.Admitted {
 		t.Fatalf("admitted %d refused %d over %d; %+v", admitted.Load(), refused.Load(), over.Load(), st)
 	}
 }
@@ -469,7 +470,7 @@ func TestObserveMeasuresOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l.Timed() {
+	if !l.Timed(1) {
 		t.Fatal("slow start must time every operation")
 	}
 	l.Observe(time.Time{}, Dropped, 10)
@@ -637,4 +638,89 @@ func TestAbandonedLateIsADrop(t *testing.T) {
 			t.Fatalf("limit %d after a late abandonment, want below %d", st.Limit, before)
 		}
 	})
+}
+
+// TestAdmittedCountWraps: Admitted is rebuilt from the 32 release bits
+// packed with the in-flight count and the count of their half crossings;
+// it must stay exact across the crossings, with operations in flight.
+func TestAdmittedCountWraps(t *testing.T) {
+	l, err := New(Config{Min: 4, Max: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if 2^32-3 operations had been admitted and released.
+	l.ops.Store((1<<32 - 3) << 32)
+	l.releaseHalves.Store(1)
+	want := uint64(1<<32 - 3)
+	for i := range 8 {
+		held, ok := l.Acquire()
+		if !ok {
+			t.Fatal("refused below the limit")
+		}
+		want++
+		if got := l.Stats().Admitted; got != want {
+			t.Fatalf("step %d, one in flight: Admitted %d, want %d", i, got, want)
+		}
+		l.Release(held, Ignore)
+		if got := l.Stats().Admitted; got != want {
+			t.Fatalf("step %d, released: Admitted %d, want %d", i, got, want)
+		}
+	}
+	if h := l.releaseHalves.Load(); h != 2 {
+		t.Fatalf("releaseHalves %d after one wrap, want 2", h)
+	}
+	// Jump to just below the next half crossing (2^31 releases later).
+	l.ops.Store((1<<31 - 2) << 32)
+	want = 1<<32 + 1<<31 - 2
+	for range 4 {
+		held, _ := l.Acquire()
+		want++
+		l.Release(held, Ignore)
+	}
+	if got := l.Stats().Admitted; got != want || l.releaseHalves.Load() != 3 {
+		t.Fatalf("Admitted %d (want %d), releaseHalves %d (want 3)", got, want, l.releaseHalves.Load())
+	}
+}
+
+// TestSampledFraction: outside slow start and probes one admission in
+// SampleEvery is timed, and the pick is not periodic, so a workload whose
+// every eighth request is of one kind still has that kind sampled.
+func TestSampledFraction(t *testing.T) {
+	l, err := New(Config{Min: 1 << 10, Max: 1 << 10, SampleEvery: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.mask.Load() != 7 {
+		t.Fatalf("mask %d, want 7 with the limit pinned", l.mask.Load())
+	}
+	const n = 80_000
+	var timed, timedKind int
+	for i := range n {
+		// Hold a varying number at once, as a server does.
+		var held [3]Token
+		k := i % 3
+		for j := range k {
+			held[j], _ = l.Acquire()
+		}
+		tok, ok := l.Acquire()
+		if !ok {
+			t.Fatal("refused below the limit")
+		}
+		if !tok.start.IsZero() {
+			timed++
+			if i%8 == 0 {
+				timedKind++
+			}
+		}
+		l.Release(tok, Ignore)
+		for j := range k {
+			l.Release(held[j], Ignore)
+		}
+	}
+	if lo, hi := n/8*9/10, n/8*11/10; timed < lo || timed > hi {
+		t.Fatalf("%d of the %d probed admissions timed, want about 1/8", timed, n)
+	}
+	if lo, hi := n/64*8/10, n/64*12/10; timedKind < lo || timedKind > hi {
+		t.Fatalf("%d of the %d requests of the periodic kind timed, want about 1/8", timedKind, n/8)
+	}
 }
