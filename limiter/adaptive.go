@@ -122,6 +122,9 @@ type AdaptiveStats struct {
 	Increases, Decreases uint64
 	// Rejected counts refused requests by criticality; Admitted the
 	// requests let through, Waited those of them that waited for a slot.
+	// Admitted never decreases; read while requests are being refused, it
+	// may also count the few being refused at that instant; the count then
+	// holds still until as many more requests are admitted.
 	RejectedSheddable, RejectedNormal, RejectedCritical uint64
 	Admitted, Waited                                    uint64
 	// Dropped counts requests whose context deadline expired in flight,

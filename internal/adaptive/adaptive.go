@@ -195,6 +195,8 @@ type Limit struct {
 	rejected [3]atomic.Uint64 // by levelIndex
 	waited   atomic.Uint64    // admitted by AcquireWait after waiting
 	dropped  atomic.Uint64
+	// admittedSeen is the highest Admitted returned (see admitted).
+	admittedSeen atomic.Uint64
 
 	// wake carries one token per Release seen by a waiter; a woken waiter
 	// that loses the race for the slot waits again.
@@ -760,7 +762,10 @@ type Stats struct {
 	// sheddable, 1 normal, 2 critical (Acquire without a level counts as
 	// critical).
 	Rejected [3]uint64
-	Admitted uint64 // Acquire calls admitted
+	// Admitted counts Acquire calls admitted. It never decreases; read
+	// while Acquires are being refused, it may count the few being refused
+	// at that instant; it then holds still until as many more are admitted.
+	Admitted uint64
 	Waited   uint64 // of which AcquireWait admitted after waiting
 	Dropped  uint64 // releases with outcome Dropped
 }
@@ -801,10 +806,28 @@ const releaseOne = 1 << 32
 
 // admitted returns the number of operations admitted: those released plus
 // those in flight, read from one load of ops.
+//
+// An Acquire being refused is in the in-flight half for an instant, so a
+// read in that instant counts it, and the next read may be lower. Admitted
+// is exported as a counter (Prometheus takes any decrease for a restart)
+// and compared between reads (AdaptiveLimiter.Load), so it is kept from
+// going down: a read returns at least every value returned before. The
+// excess, if any, is the few Acquires refused at one instant, which later
+// admissions absorb; an exact count would cost every Acquire a
+// compare-and-swap loop instead of one add.
 func (l *Limit) admitted() uint64 {
 	halves := l.releaseHalves.Load()
 	ops := l.ops.Load()
-	return released(halves, ops>>32) + uint64(uint32(ops))
+	n := released(halves, ops>>32) + uint64(uint32(ops))
+	for {
+		seen := l.admittedSeen.Load()
+		if n <= seen {
+			return seen
+		}
+		if l.admittedSeen.CompareAndSwap(seen, n) {
+			return n
+		}
+	}
 }
 
 // released rebuilds the 64-bit count of Releases from its low 32 bits lo

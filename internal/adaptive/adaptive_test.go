@@ -724,3 +724,51 @@ func TestSampledFraction(t *testing.T) {
 		t.Fatalf("%d of the %d requests of the periodic kind timed, want about 1/8", timedKind, n/8)
 	}
 }
+
+// TestAdmittedNeverDecreases: Acquires being refused pass through the
+// in-flight count for an instant; Admitted, a counter for exporters and
+// for AdaptiveLimiter.Load's deltas, must not go down because of them.
+func TestAdmittedNeverDecreases(t *testing.T) {
+	l, err := New(Config{Min: 1, Max: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, ok := l.Acquire()
+	if !ok {
+		t.Fatal("first Acquire refused")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if tok, ok := l.Acquire(); ok {
+					l.Release(tok, Ignore)
+				}
+			}
+		})
+	}
+	var last, downs uint64
+	for range 200_000 {
+		a := l.Stats().Admitted
+		if a < last {
+			downs++
+		}
+		last = max(last, a)
+	}
+	close(stop)
+	wg.Wait()
+	l.Release(held, Ignore)
+	if downs != 0 {
+		t.Fatalf("Admitted went down %d times", downs)
+	}
+	// One admission; a read may have counted the 4 refusing callers too.
+	if a := l.Stats().Admitted; a < 1 || a > 5 {
+		t.Fatalf("Admitted %d after one admission, want 1 to 5", a)
+	}
+}
