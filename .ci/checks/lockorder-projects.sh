@@ -23,12 +23,16 @@ trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
 (cd lockorder/lockcheck && go build -o "$tmp/lockconvert" ./cmd/lockconvert)
 
 # name  module@version  packages  go test flags (bbolt: its root package,
-# where the mutexes are; its failpoint tests need a gofail build)
+# where the mutexes are; its failpoint tests need a gofail build. Its
+# TestDB_Open_InitialMmapSize fails when a writer waits longer than a
+# fixed time, which on a 2-core machine under -race it sometimes does with
+# the unconverted code too (one CI run: "unexpected that the writer is
+# blocked for a long time"), so it is skipped in both runs.)
 projects=(
   "go-cache github.com/patrickmn/go-cache@v2.1.0+incompatible ./... -race"
   "golang-lru github.com/hashicorp/golang-lru/v2@v2.0.7 ./... -race"
   "groupcache github.com/golang/groupcache@v0.0.0-20241129210726-2c02b8208cf8 ./... -race"
-  "bbolt go.etcd.io/bbolt@v1.5.0 . -race -short"
+  "bbolt go.etcd.io/bbolt@v1.5.0 . -race -short -skip ^TestDB_Open_InitialMmapSize$"
 )
 
 fail=0
