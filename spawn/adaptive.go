@@ -172,13 +172,13 @@ func (s *Spawner) shrink() bool {
 // observe tells the adaptive limit how a task started at start (zero if
 // untimed) ended. The workers alive stand for the tasks in flight beside
 // it: each runs one task or is about to.
-func (s *Spawner) observe(start time.Time, oc outcome, err error) {
-	if start.IsZero() && err == nil && oc != timedOut {
+func (s *Spawner) observe(start int64, oc outcome, err error) {
+	if start == 0 && err == nil && oc != timedOut {
 		// The common case, an untimed task that ended well: nothing to
 		// tell the limit, and no error to classify.
 		return
 	}
-	if o := adaptiveOutcome(oc, err); o == adaptive.Dropped || (!start.IsZero() && o == adaptive.Success) {
+	if o := adaptiveOutcome(oc, err); o == adaptive.Dropped || (start != 0 && o == adaptive.Success) {
 		s.lim.Observe(start, o, int(s.workers.Load()))
 	}
 }

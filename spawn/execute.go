@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"time"
 
 	"github.com/garrison-go/garrison/internal/blockhook"
 	"github.com/garrison-go/garrison/internal/panics"
@@ -96,9 +95,9 @@ func (s *Spawner) run(j *job, w *workerState) {
 	// started tasks, and costs the others two multiplies: the worker cap,
 	// not the limit, bounds concurrency.
 	seq := s.started.Add(1)
-	var start time.Time
+	var start int64
 	if s.lim != nil && s.lim.Timed(uint64(seq)) {
-		start = time.Now()
+		start = s.lim.Now()
 	}
 	blockhook.Begin(s, blockhook.Done)
 	defer blockhook.End(s, blockhook.Done)
@@ -208,14 +207,19 @@ func (s *Spawner) release(j *job) {
 	if j.key != nil {
 		s.keys.release(j.key)
 	}
-	n := s.state.Add(-1) &^ closedBit
-	if n <= s.lowMark() && s.roomWaiting.Load() > 0 && s.signalRoom() {
+	// Count the release, then look for callers waiting for room or for
+	// quiet: each of them counts itself (roomWaiting, quiet's armed flag)
+	// before it reads pending, so with sequentially consistent atomics
+	// either it sees this release or this release sees it. The tasks in
+	// the spawner are read only if someone waits.
+	s.released.Add(1)
+	if s.roomWaiting.Load() > 0 && s.pending() <= s.lowMark() && s.signalRoom() {
 		// The woken caller was queued to run next on this processor,
 		// behind this worker, which may have a queue to drain first.
 		// Yield, so that it refills the queue while workers drain it.
 		runtime.Gosched()
 	}
-	if n == 0 {
+	if s.quiet.armed.Load() && s.pending() == 0 {
 		s.quiet.broadcast()
 	}
 }

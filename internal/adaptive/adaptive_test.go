@@ -473,13 +473,13 @@ func TestObserveMeasuresOnly(t *testing.T) {
 	if !l.Timed(1) {
 		t.Fatal("slow start must time every operation")
 	}
-	l.Observe(time.Time{}, Dropped, 10)
+	l.Observe(0, Dropped, 10)
 	st := l.Stats()
 	if st.InFlight != 0 || st.Admitted != 0 || st.Dropped != 1 || st.Limit != 45 {
 		t.Fatalf("%+v", st)
 	}
-	l.Observe(time.Time{}, Success, 10) // untimed: no sample
-	l.Observe(time.Now(), Ignore, 10)
+	l.Observe(0, Success, 10) // untimed: no sample
+	l.Observe(l.Now(), Ignore, 10)
 	if st2 := l.Stats(); st2.Windows != st.Windows {
 		t.Fatalf("an untimed or ignored operation closed a window: %+v", st2)
 	}
@@ -495,7 +495,7 @@ func TestOverdueProbeEndsOnObserve(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
-		start := time.Now()
+		start := l.Now()
 		time.Sleep(time.Millisecond)
 		for range 10 { // a window (a round trip, limit samples, while all are timed) closes after ProbeInterval: probe
 			l.Observe(start, Success, 10)
@@ -706,7 +706,7 @@ func TestSampledFraction(t *testing.T) {
 		if !ok {
 			t.Fatal("refused below the limit")
 		}
-		if !tok.start.IsZero() {
+		if tok.start != 0 {
 			timed++
 			if i%8 == 0 {
 				timedKind++
