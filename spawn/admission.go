@@ -174,30 +174,45 @@ func (s *Spawner) reject(err error) error {
 // The criticality is looked up only once the spawner is three quarters
 // full (below that every level has room): a context's Value walks its
 // chain, which the common path should not pay.
+//
+// The count of tasks in the spawner it checks is an upper bound, state
+// less relSeen, that reads only the submitters' cache line: relSeen is
+// loaded before state and is at most the releases of tasks admitted by
+// then, so the bound is never below the true count when the CAS admits.
+// Where the bound reaches the level at which a check could refuse, it is
+// refreshed from released once per call, so a refusal rests on the true
+// count as of this call.
 func (s *Spawner) tryAdmit(ctx context.Context) (int64, error) {
-	ranked, marked := false, false
+	ranked, marked, fresh := false, false, false
 	var lv criticality.Level
 	for {
+		r := s.relSeen.Load()
 		v := s.state.Load()
 		if v&closedBit != 0 {
 			return 0, ErrClosed
 		}
+		n := v - r
 		c := s.capacity()
 		// c - c/4 - 1 is at most levelCap(c, Sheddable), the smallest.
-		if v >= c-c/4-1 {
+		if n >= c-c/4-1 {
+			if !fresh {
+				s.seeReleased()
+				fresh = true
+				continue
+			}
 			if !ranked {
 				lv, marked = criticality.Lookup(ctx)
 				ranked = true
 			}
 			switch {
-			case v >= c:
+			case n >= c:
 				return 0, ErrSaturated
-			case marked && v >= levelCap(c, lv):
+			case marked && n >= levelCap(c, lv):
 				return 0, errReserved
 			}
 		}
 		if s.state.CompareAndSwap(v, v+1) {
-			return v + 1, nil
+			return n + 1, nil
 		}
 	}
 }
@@ -247,8 +262,8 @@ func (s *Spawner) admitOrWait(ctx context.Context) (int64, error) {
 	woken := false
 	for {
 		// We counted ourselves in roomWaiting before this check, and a
-		// finishing task decrements state before it loads roomWaiting
-		// (see end). With sequentially consistent atomics at least one
+		// finishing task counts itself released before it loads roomWaiting
+		// (see release). With sequentially consistent atomics at least one
 		// side sees the other: either we see the count at lowWater or
 		// below and try, or the task that brought it there sees us and
 		// sends a token on room. If the count is above lowWater, the

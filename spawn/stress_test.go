@@ -194,3 +194,63 @@ func TestFloodTryGo(t *testing.T) {
 	require.NoError(t, s.Wait(context.Background()))
 	assertAccounted(t, s)
 }
+
+// TestAdmissionBoundAfterChurn: admission counts the tasks in the spawner
+// as admissions less releases, with a cached count of releases that goes
+// stale as tasks end. After rounds of churn (tasks that end at once, from
+// several submitters), a storm of TryGo with tasks that block must admit
+// exactly MaxConcurrent+Queue of them: one more would break the bound, one
+// fewer is a false ErrSaturated from a stale count.
+func TestAdmissionBoundAfterChurn(t *testing.T) {
+	const (
+		maxRunning = 3
+		queue      = 5
+		submitters = 8
+	)
+	s := newSpawner(t, spawn.WithMaxConcurrent(maxRunning), spawn.WithQueue(queue))
+	ctx := context.Background()
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	for round := range rounds {
+		// Churn: short tasks through Go (which waits for room) and TryGo.
+		var wg sync.WaitGroup
+		for g := range submitters {
+			wg.Go(func() {
+				for i := range 50 + round*7 + g {
+					if i%3 == 0 {
+						_ = s.TryGo(nop)
+					} else {
+						require.NoError(t, s.Go(ctx, nop))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		require.NoError(t, s.Wait(ctx))
+
+		// Storm: blocking tasks until the spawner is full.
+		release := make(chan struct{})
+		var accepted atomic.Int64
+		for range submitters {
+			wg.Go(func() {
+				for range maxRunning + queue + 2 {
+					err := s.TryGo(func(context.Context) error { <-release; return nil })
+					if err == nil {
+						accepted.Add(1)
+					} else {
+						require.ErrorIs(t, err, spawn.ErrSaturated)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		st := s.Stats()
+		close(release)
+		require.Equal(t, int64(maxRunning+queue), accepted.Load(), "round %d: %+v", round, st)
+		require.Equal(t, maxRunning+queue, st.Running+st.Queued, "round %d", round)
+		require.NoError(t, s.Wait(ctx))
+	}
+	assertAccounted(t, s)
+}

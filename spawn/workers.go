@@ -31,11 +31,19 @@ func (s *Spawner) putIdleTicker(t *time.Ticker) {
 	s.tickers.Put(t)
 }
 
-// dispatch hands an admitted job to a worker. admitted is the admitted count
-// including j, as seen right after admitting it.
+// dispatch hands an admitted job to a worker. admitted is at least the
+// number of tasks in the spawner, j included, right after admitting it
+// (tryAdmit's bound, which may count ended tasks until it is refreshed).
 func (s *Spawner) dispatch(j job, admitted int64) {
+	fresh := false
 	for {
 		w := s.workers.Load()
+		if w < s.runCap() && w < admitted && !fresh {
+			// The bound says a worker is missing: look at the real
+			// count before starting one for tasks that have ended.
+			admitted, fresh = s.seeReleased(), true
+			continue
+		}
 		if w >= s.runCap() || w >= admitted {
 			// Enough workers exist for every admitted task (or the cap is
 			// reached); each either takes j from the queue or, if it is
@@ -70,7 +78,24 @@ func (s *Spawner) needWorker(w int64) bool {
 	return w < s.runCap() && w < s.pending()
 }
 
-func (s *Spawner) pending() int64 { return s.state.Load() &^ closedBit }
+// pending returns the admitted tasks not yet ended (queued plus running).
+// It loads released before state: every release counted was of a task
+// admitted by then, so the difference is never below the tasks in the
+// spawner at the moment state was loaded (tasks admitted and ended between
+// the loads make it larger, never smaller), and zero means that at that
+// moment every admitted task had ended.
+func (s *Spawner) pending() int64 {
+	r := s.released.Load()
+	return s.state.Load()&^closedBit - r
+}
+
+// seeReleased returns pending and makes relSeen current, for the
+// admissions that follow.
+func (s *Spawner) seeReleased() int64 {
+	r := s.released.Load()
+	s.relSeen.Store(r)
+	return s.state.Load()&^closedBit - r
+}
 
 // worker runs j, then whatever the queue holds, until it has been idle for
 // a whole tick of its idle ticker (or the spawner is closed) and no admitted
@@ -213,7 +238,7 @@ func (s *Spawner) passWake() {
 //
 // Why no task is stranded: dispatch increments state, then loads workers
 // and sends to the channel only if it saw enough workers; retire decrements
-// workers, then loads state. Go's atomics are sequentially consistent, so
+// workers, then loads state (in pending). Go's atomics are sequentially consistent, so
 // for a dispatch and a retire racing, either dispatch sees the decremented
 // count (and starts a worker itself), or retire sees the task in state and
 // the worker stays. Of several workers retiring at once, the last to
