@@ -38,10 +38,19 @@ type Group struct {
 	nested    bool        // created with a context of one of s's tasks
 	initErr   error       // nil ctx or spawner: every call fails with it
 
-	pending atomic.Int64 // tasks admitted and not yet ended
-
-	admitted, rejected, failed atomic.Int64 // for Stats
-	quiet                      notifier     // broadcasts when pending reaches zero or a task is queued (nested)
+	// The tasks of the group in flight are entered less ended (see
+	// pending): the submitter writes one line per task and the workers
+	// another, as the spawner's own counters do, instead of both
+	// contending for one word. quiet is on the workers' line because
+	// every ending task reads its armed flag, and only Wait writes it.
+	_                  cacheLine
+	entered            atomic.Int64 // tasks counted in, before admission
+	admitted, rejected atomic.Int64 // for Stats
+	_                  cacheLine
+	ended              atomic.Int64 // entered tasks that ended or were refused
+	failed             atomic.Int64 // for Stats
+	quiet              notifier     // broadcasts when pending reaches zero or a task is queued (nested)
+	_                  cacheLine
 
 	mu     sync.Mutex
 	err    error        // the first error
@@ -137,7 +146,7 @@ func (g *Group) goTask(task func(context.Context) error, wait bool) error {
 	}
 	// Counted before admission, so that a Wait running concurrently
 	// cannot miss a task admitted before it returns.
-	g.pending.Add(1)
+	g.entered.Add(1)
 	if !g.nested {
 		// The common case costs no allocation: the job carries the
 		// task and the group's task context, by which the worker finds
@@ -201,7 +210,7 @@ func (g *Group) Wait() error {
 		if g.nested {
 			g.help()
 		}
-		if g.pending.Load() == 0 {
+		if g.pending() == 0 {
 			break
 		}
 		<-ch
@@ -293,15 +302,28 @@ func (g *Group) Stats() GroupStats {
 	return GroupStats{
 		Admitted: g.admitted.Load(),
 		Rejected: g.rejected.Load(),
-		Pending:  g.pending.Load(),
+		Pending:  g.pending(),
 		Failed:   g.failed.Load(),
 	}
 }
 
+// taskDone ends one entered task. Wait arms quiet before it reads
+// pending, and taskDone counts the end before it reads the armed flag: with
+// sequentially consistent atomics one of them sees the other.
 func (g *Group) taskDone() {
-	if g.pending.Add(-1) == 0 {
+	g.ended.Add(1)
+	if g.quiet.armed.Load() && g.pending() == 0 {
 		g.quiet.broadcast()
 	}
+}
+
+// pending returns the tasks entered and not yet ended. ended is loaded
+// first: every end counted was of a task entered by then, so the result is
+// never below the tasks in flight when entered is loaded, and zero means
+// none was.
+func (g *Group) pending() int64 {
+	e := g.ended.Load()
+	return g.entered.Load() - e
 }
 
 // groupTask is one task of a Group, as the spawner runs it.
