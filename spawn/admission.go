@@ -179,9 +179,13 @@ func (s *Spawner) reject(err error) error {
 // less relSeen, that reads only the submitters' cache line: relSeen is
 // loaded before state and is at most the releases of tasks admitted by
 // then, so the bound is never below the true count when the CAS admits.
-// Where the bound reaches the level at which a check could refuse, it is
-// refreshed from released once per call, so a refusal rests on the true
-// count as of this call.
+// Only where the bound reaches this call's own cap (the capacity, or its
+// level's share of it) is it refreshed from released, once per call, so
+// that a refusal rests on the true count as of this call. The refresh
+// reads the line the workers write per task; doing it at the call's cap
+// rather than at the smallest level's keeps a submitter that runs with a
+// full queue, as a batch does, from pulling that line across cores for
+// every task.
 func (s *Spawner) tryAdmit(ctx context.Context) (int64, error) {
 	ranked, marked, fresh := false, false, false
 	var lv criticality.Level
@@ -195,19 +199,23 @@ func (s *Spawner) tryAdmit(ctx context.Context) (int64, error) {
 		c := s.capacity()
 		// c - c/4 - 1 is at most levelCap(c, Sheddable), the smallest.
 		if n >= c-c/4-1 {
-			if !fresh {
-				s.seeReleased()
-				fresh = true
-				continue
-			}
 			if !ranked {
 				lv, marked = criticality.Lookup(ctx)
 				ranked = true
 			}
-			switch {
-			case n >= c:
-				return 0, ErrSaturated
-			case marked && n >= levelCap(c, lv):
+			own := c
+			if marked {
+				own = levelCap(c, lv)
+			}
+			if n >= own {
+				if !fresh {
+					s.seeReleased()
+					fresh = true
+					continue
+				}
+				if n >= c {
+					return 0, ErrSaturated
+				}
 				return 0, errReserved
 			}
 		}

@@ -92,9 +92,13 @@ func (s *Spawner) run(j *job, w *workerState) {
 		return
 	}
 	// The adaptive limit times one task in 32, picked from the count of
-	// started tasks, and costs the others two multiplies: the worker cap,
-	// not the limit, bounds concurrency.
-	seq := s.started.Add(1)
+	// tasks started on this stripe, and costs the others two multiplies:
+	// the worker cap, not the limit, bounds concurrency.
+	st := &s.stripes[0]
+	if w != nil {
+		st = w.st
+	}
+	seq := st.started.Add(1)
 	var start int64
 	if s.lim != nil && s.lim.Timed(uint64(seq)) {
 		start = s.lim.Now()
@@ -153,6 +157,9 @@ func (s *Spawner) run(j *job, w *workerState) {
 		}
 	} else if err != nil {
 		oc = failed
+		st.failed.Add(1)
+	} else {
+		st.succeeded.Add(1)
 	}
 	if cancel != nil {
 		cancel()
@@ -176,10 +183,8 @@ func (s *Spawner) run(j *job, w *workerState) {
 // Canceled, but did not fail).
 func (s *Spawner) account(j *job, oc outcome, err, own error) {
 	switch oc {
-	case succeeded:
-		s.succeeded.Add(1)
-	case failed:
-		s.failed.Add(1)
+	case succeeded, failed:
+		// Counted by run, on the worker's stripe.
 	case panicked:
 		s.panicked.Add(1)
 	case timedOut:

@@ -64,13 +64,20 @@ type Stats struct {
 
 // ends reads the end counters, then the admitted count and the starts: what
 // ends tasks before what starts them, so that the derived running gauge is
-// never negative.
+// never negative (a task's start and end are counted on the same stripe,
+// its start first).
 func (s *Spawner) ends() (succeeded, failed, panicked, timedOut, canceled, started, running, pending int64) {
-	succeeded, failed, panicked, timedOut = s.succeeded.Load(), s.failed.Load(), s.panicked.Load(), s.timedOut.Load()
+	for i := range s.stripes {
+		succeeded += s.stripes[i].succeeded.Load()
+		failed += s.stripes[i].failed.Load()
+	}
+	panicked, timedOut = s.panicked.Load(), s.timedOut.Load()
 	canceledRun := s.canceledRun.Load()
 	canceled = canceledRun + s.canceledQueued.Load()
 	pending = s.pending()
-	started = s.started.Load()
+	for i := range s.stripes {
+		started += s.stripes[i].started.Load()
+	}
 	running = started - (succeeded + failed + panicked + timedOut + canceledRun)
 	return succeeded, failed, panicked, timedOut, canceled, started, min(max(running, 0), pending), pending
 }

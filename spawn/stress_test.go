@@ -206,6 +206,8 @@ func TestAdmissionBoundAfterChurn(t *testing.T) {
 		maxRunning = 3
 		queue      = 5
 		submitters = 8
+		// sheddableShare is 75 % of maxRunning+queue.
+		sheddableShare = 6
 	)
 	s := newSpawner(t, spawn.WithMaxConcurrent(maxRunning), spawn.WithQueue(queue))
 	ctx := context.Background()
@@ -232,25 +234,118 @@ func TestAdmissionBoundAfterChurn(t *testing.T) {
 
 		// Storm: blocking tasks until the spawner is full.
 		release := make(chan struct{})
-		var accepted atomic.Int64
-		for range submitters {
+		accepted := storm(t, submitters, maxRunning+queue+2, release, s.TryGo)
+		st := s.Stats()
+		close(release)
+		require.Equal(t, int64(maxRunning+queue), accepted, "round %d: %+v", round, st)
+		require.Equal(t, maxRunning+queue, st.Running+st.Queued, "round %d", round)
+		require.NoError(t, s.Wait(ctx))
+
+		// The same storm from sheddable work, which may fill only its
+		// share of the spawner: admission checks that share against the
+		// fresh count too, so exactly the share is admitted. First leave
+		// the cached count stale by more than the share but less than
+		// the capacity: tasks admitted one by one from empty, then ended.
+		release = make(chan struct{})
+		for range maxRunning + queue - 1 {
+			require.NoError(t, s.TryGo(func(context.Context) error { <-release; return nil }))
+		}
+		close(release)
+		require.NoError(t, s.Wait(ctx))
+		release = make(chan struct{})
+		g, _ := spawn.NewGroup(spawn.WithCriticality(ctx, spawn.Sheddable), s)
+		accepted = storm(t, submitters, maxRunning+queue+2, release, g.TryGo)
+		close(release)
+		require.Equal(t, int64(sheddableShare), accepted, "round %d: sheddable", round)
+		require.NoError(t, g.Wait())
+		require.NoError(t, s.Wait(ctx))
+	}
+	assertAccounted(t, s)
+}
+
+// storm calls tryGo with tasks that block until release is closed, n times
+// from each of submitters goroutines at once, and returns how many were
+// admitted; every refusal must be ErrSaturated.
+func storm(t *testing.T, submitters, n int, release <-chan struct{}, tryGo func(func(context.Context) error) error) int64 {
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	for range submitters {
+		wg.Go(func() {
+			for range n {
+				err := tryGo(func(context.Context) error { <-release; return nil })
+				if err == nil {
+					accepted.Add(1)
+				} else {
+					require.ErrorIs(t, err, spawn.ErrSaturated)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return accepted.Load()
+}
+
+// TestStatsExactAcrossWorkers: workers count starts and outcomes on
+// separate stripes, which Stats sums. With more workers than stripes and
+// rounds of churn from several submitters, the counters and the running
+// gauge must be exact: while maxRunning tasks block, Running is maxRunning
+// and Started counts them; once all end, every start is in Succeeded or
+// Failed, in the numbers the tasks returned.
+func TestStatsExactAcrossWorkers(t *testing.T) {
+	const maxRunning, submitters, rounds, perRound = 24, 4, 5, 500
+	s := newSpawner(t, spawn.WithMaxConcurrent(maxRunning), spawn.WithQueue(submitters*perRound))
+	errTask := errors.New("task failed")
+	var wantOK, wantErr int64
+	for r := range rounds {
+		var wg sync.WaitGroup
+		for g := range submitters {
 			wg.Go(func() {
-				for range maxRunning + queue + 2 {
-					err := s.TryGo(func(context.Context) error { <-release; return nil })
-					if err == nil {
-						accepted.Add(1)
-					} else {
-						require.ErrorIs(t, err, spawn.ErrSaturated)
-					}
+				for i := range perRound {
+					fail := (r+g+i)%3 == 0
+					require.NoError(t, s.Go(context.Background(), func(context.Context) error {
+						if fail {
+							return errTask
+						}
+						return nil
+					}))
 				}
 			})
 		}
 		wg.Wait()
+		require.NoError(t, s.Wait(context.Background()))
+		for g := range submitters {
+			for i := range perRound {
+				if (r+g+i)%3 == 0 {
+					wantErr++
+				} else {
+					wantOK++
+				}
+			}
+		}
 		st := s.Stats()
-		close(release)
-		require.Equal(t, int64(maxRunning+queue), accepted.Load(), "round %d: %+v", round, st)
-		require.Equal(t, maxRunning+queue, st.Running+st.Queued, "round %d", round)
-		require.NoError(t, s.Wait(ctx))
+		require.Equal(t, wantOK, st.Succeeded, "round %d", r)
+		require.Equal(t, wantErr, st.Failed, "round %d", r)
+		require.Equal(t, wantOK+wantErr, st.Started, "round %d", r)
+		require.Zero(t, st.Running)
 	}
+	release := make(chan struct{})
+	var running sync.WaitGroup
+	running.Add(maxRunning)
+	for range maxRunning {
+		require.NoError(t, s.Go(context.Background(), func(context.Context) error {
+			running.Done()
+			<-release
+			return nil
+		}))
+	}
+	running.Wait()
+	st := s.Stats()
+	require.Equal(t, maxRunning, st.Running)
+	require.Equal(t, wantOK+wantErr+maxRunning, st.Started)
+	close(release)
+	require.NoError(t, s.Wait(context.Background()))
+	st = s.Stats()
+	require.Zero(t, st.Running)
+	require.Equal(t, wantOK+maxRunning, st.Succeeded)
 	assertAccounted(t, s)
 }

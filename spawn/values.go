@@ -57,20 +57,17 @@ func (s *Spawner) valuesFor(parent context.Context) context.Context {
 		// A Group task: its context is the group's.
 		return c.gc
 	}
-	if last := s.lastVals.Load(); last != nil && sameContext(last.parent, parent) {
+	// lastVals only ever holds a context of a comparable type (contexts
+	// are almost always pointers), so this == cannot panic: it compares
+	// the dynamic types first, and values only of that comparable type.
+	if last := s.lastVals.Load(); last != nil && last.parent == parent {
 		return last
 	}
 	vc := &valuesCtx{s: s, parent: parent}
-	s.lastVals.Store(vc)
+	if reflect.TypeOf(parent).Comparable() {
+		s.lastVals.Store(vc)
+	}
 	return vc
-}
-
-// sameContext reports whether a and b are the same context. Contexts are
-// almost always pointers; == on an interface holding an incomparable value
-// would panic, so such contexts are never reported equal.
-func sameContext(a, b context.Context) bool {
-	t := reflect.TypeOf(a)
-	return t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // cancelKey is the key the context package looks up (context.Cause does) to

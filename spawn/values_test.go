@@ -82,6 +82,45 @@ func TestValuesReachGrandchildren(t *testing.T) {
 	assert.Equal(t, "trace-1", <-got)
 }
 
+// sliceCtx is a context of an incomparable type: == on two interfaces
+// holding it panics.
+type sliceCtx struct {
+	context.Context
+	tags []string
+}
+
+func (c sliceCtx) Value(key any) any {
+	if key == (tagKey{}) {
+		return c.tags[0]
+	}
+	return c.Context.Value(key)
+}
+
+type tagKey struct{}
+
+// The spawner reuses the values context of the last submit context while
+// tasks keep coming from it, which compares contexts: a context of an
+// incomparable type must neither panic nor be mistaken for another.
+func TestIncomparableSubmitContext(t *testing.T) {
+	s := newSpawner(t, spawn.WithMaxConcurrent(2))
+	ptr := context.WithValue(context.Background(), tagKey{}, "pointer")
+	got := make(chan any, 6)
+	task := func(ctx context.Context) error { got <- ctx.Value(tagKey{}); return nil }
+	for _, ctx := range []context.Context{
+		sliceCtx{context.Background(), []string{"a"}},
+		sliceCtx{context.Background(), []string{"b"}},
+		ptr,
+		sliceCtx{context.Background(), []string{"c"}},
+		ptr,
+		sliceCtx{context.Background(), []string{"d"}},
+	} {
+		require.NoError(t, s.Go(ctx, task))
+		want := ctx.Value(tagKey{})
+		require.Equal(t, want, <-got)
+	}
+	require.NoError(t, s.Wait(context.Background()))
+}
+
 func TestTryVariantsCarryNoValues(t *testing.T) {
 	s := newSpawner(t, spawn.WithPerKey(2, 4))
 	got := make(chan any, 3)

@@ -101,7 +101,7 @@ func (s *Spawner) seeReleased() int64 {
 // a whole tick of its idle ticker (or the spawner is closed) and no admitted
 // task needs it.
 func (s *Spawner) worker(j job) {
-	w := workerState{busy: true}
+	w := workerState{busy: true, st: &s.stripes[s.nextStripe.Add(1)%numStripes]}
 	retired := false
 	defer func() {
 		if w.tick != nil {
@@ -141,6 +141,7 @@ type workerState struct {
 	// task, that is after being idle between one and two idle timeouts.
 	tick *time.Ticker
 	busy bool // ran a task since the last tick
+	st   *stripe
 }
 
 // next returns the next job, or false once the worker has retired.
