@@ -154,13 +154,11 @@ func (s *Spawner) admit(ctx context.Context, j *job, key string, keyed, wait boo
 		}
 		return err
 	}
-	s.submitted.Add(1)
 	s.dispatch(*j, n)
 	return nil
 }
 
 func (s *Spawner) reject(err error) error {
-	s.submitted.Add(1)
 	s.rejected.Add(1)
 	if f := s.cfg.hooks.OnReject; f != nil {
 		f(err)

@@ -243,6 +243,6 @@ func (s *Spawner) drop(j *job, err error) {
 // cap on running tasks holds. The task is counted as submitted and ends in
 // one state like any other.
 func (s *Spawner) runInline(j *job) {
-	s.submitted.Add(1)
+	s.inline.Add(1)
 	s.run(j, nil)
 }

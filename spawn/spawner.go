@@ -117,9 +117,12 @@ type Spawner struct {
 	waiting     atomic.Int64 // callers parked for room or a rate token
 	roomWaiting atomic.Int64 // those parked for room
 
-	_         cacheLine
-	submitted atomic.Int64
-	rejected  atomic.Int64
+	// Stats' Submitted is not counted apart: it is the admissions (state),
+	// the rejections and the tasks run inline, so admitting a task moves
+	// one counter, not two.
+	_        cacheLine
+	rejected atomic.Int64
+	inline   atomic.Int64 // tasks run on a waiting task's goroutine (see runInline)
 	// rejectedLevel counts ErrSaturated rejections of tasks marked with
 	// a criticality, by levelIndex.
 	rejectedLevel [3]atomic.Int64

@@ -91,7 +91,9 @@ func (s *Spawner) Stats() Stats {
 	st := Stats{Shed: s.shed.Load(), Rejected: s.rejected.Load()}
 	var running, pending int64
 	st.Succeeded, st.Failed, st.Panicked, st.TimedOut, st.Canceled, st.Started, running, pending = s.ends()
-	st.Submitted = s.submitted.Load()
+	// Every task submitted was admitted (counted in state), rejected or
+	// run inline.
+	st.Submitted = s.state.Load()&^closedBit + s.rejected.Load() + s.inline.Load()
 	st.Running = int(running)
 	st.Queued = int(pending - running)
 	st.Waiting = int(s.waiting.Load())
