@@ -103,10 +103,10 @@ type Spawner struct {
 	// once Shutdown starts. It only grows: the tasks in the spawner
 	// (queued plus running) are state less released (see pending), so
 	// that admission writes a line only submitters write, and a finished
-	// task writes one only workers write (released, beside the other
-	// counters a worker moves per task) instead of both contending for
-	// one word: at cap 1000 that word's traffic was a fifth of the
-	// spawner's CPU time.
+	// task writes one only workers write (released; the starts and the
+	// common outcomes are counted on the workers' stripes) instead of
+	// both contending for one word: at cap 1000 that word's traffic was
+	// a fifth of the spawner's CPU time.
 	state atomic.Int64
 	// relSeen is a value released had, at most its current one, which
 	// admission subtracts from state for an upper bound of the tasks in
