@@ -257,9 +257,8 @@ func (k *Keyed) Allow(key string) Decision {
 	if k.infinite {
 		return Decision{Allowed: true, Remaining: k.g.burst, Limit: k.g.burst}
 	}
-	h, sh, sl := k.table.locate(maphash.String(k.seed, key))
-	now := k.now() // after locate: see table.locate
-	tat, ok := k.table.stepAt(h, sh, sl, now, k.g.interval, &k.g)
+	now := k.now()
+	tat, ok := k.table.step(maphash.String(k.seed, key), now, k.g.interval, &k.g)
 	return k.g.decision(tat, now, ok)
 }
 
@@ -278,10 +277,9 @@ func (k *Keyed) AllowN(key string, n int) Decision {
 	if k.infinite {
 		return Decision{Allowed: true, Remaining: k.g.burst, Limit: k.g.burst}
 	}
-	h, sh, sl := k.table.locate(maphash.String(k.seed, key))
 	now := k.now()
 	cost := int64(n) * k.g.interval
-	tat, ok := k.table.stepAt(h, sh, sl, now, cost, &k.g)
+	tat, ok := k.table.step(maphash.String(k.seed, key), now, cost, &k.g)
 	return k.g.decisionCost(tat, now, cost, ok)
 }
 
@@ -307,9 +305,8 @@ func (k *Keyed) AllowAddr(a netip.Addr) Decision {
 	if k.infinite {
 		return Decision{Allowed: true, Remaining: k.g.burst, Limit: k.g.burst}
 	}
-	h, sh, sl := k.table.locate(addrHash(k.addrSeed, a, k.v6Bits))
 	now := k.now()
-	tat, ok := k.table.stepAt(h, sh, sl, now, k.g.interval, &k.g)
+	tat, ok := k.table.step(addrHash(k.addrSeed, a, k.v6Bits), now, k.g.interval, &k.g)
 	return k.g.decision(tat, now, ok)
 }
 

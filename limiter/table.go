@@ -101,29 +101,15 @@ func (s *shard) buckets(h uint64) (uint64, uint64) {
 	return h & s.mask & align, bits.RotateLeft64(h, 32) & s.mask & align
 }
 
-// A step is split in two, locate and stepAt, so that a caller reads the
-// clock between them: the key's slot is usually not in the cache (a table
-// of 10^5 keys is megabytes), and a monotonic clock read on a VM's clock
-// source waits for the loads issued before it. Locating the slot first
-// starts its cache miss before the clock is read, so the two overlap;
-// reading the clock first made a keyed Allow over 10^5 keys about 10 %
-// slower on the 2-core VM of bench/RESULTS.md.
-
-// locate returns the key with hash h as stored (never 0), its shard, and
-// its slot, or nil if it is not in the table.
-func (t *table) locate(h uint64) (uint64, *shard, *slot) {
+// step applies one GCRA step costing cost to the key with hash h at time
+// now. It returns the key's TAT after the step and whether the request
+// passed.
+func (t *table) step(h uint64, now, cost int64, g *gcra) (int64, bool) {
 	if h == 0 {
 		h = 1
 	}
 	s := &t.shards[h>>t.shift]
-	return h, s, s.find(h)
-}
-
-// stepAt applies one GCRA step costing cost at time now to the key h that
-// locate found in sl (nil: not found) in shard s. It returns the key's TAT
-// after the step and whether the request passed.
-func (t *table) stepAt(h uint64, s *shard, sl *slot, now, cost int64, g *gcra) (int64, bool) {
-	if sl != nil {
+	if sl := s.find(h); sl != nil {
 		if tat, allowed, ok := update(sl, h, now, cost, g); ok {
 			return tat, allowed
 		}
