@@ -269,6 +269,18 @@ func TestOverloadScenarios(t *testing.T) {
 	t.Log("\n" + table.String())
 	require.Len(t, res.Scenarios, len(overloadScenarios))
 	for _, s := range res.Scenarios {
+		// The slow-tuned cap is the control: on a machine that can run
+		// the scenario at all it keeps most of the slow phase (about 210
+		// of the database's 250 req/s). Under far more load than CI's
+		// (race-built test binaries of other packages at GOMAXPROCS=1)
+		// it was seen to starve every configuration, static caps
+		// included, and then the figures say nothing about the
+		// adaptive limit.
+		if ctl := s.Hardened.Values["static slow-tuned goodput, slow"]; s.Name == "capacity-drop" && ctl < 0.5*newDropPlan(true).capacity() {
+			t.Skipf("the machine starved the control: static slow-tuned served %.0f req/s in the slow phase", ctl)
+		}
+	}
+	for _, s := range res.Scenarios {
 		for _, f := range s.Figures {
 			assert.False(t, math.IsNaN(f.Hardened), "%s/%s measured", s.Name, f.Name)
 		}
