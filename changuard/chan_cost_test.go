@@ -2,11 +2,9 @@ package changuard
 
 import (
 	"context"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/garrison-go/garrison/internal/costbench"
 )
 
 // BenchmarkChanCost splits what a Chan adds to a raw channel on the
@@ -29,9 +27,10 @@ func BenchmarkChanCost(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	raw := make(chan int, 1024)
-	rawOp := func() {
+	rawOp := func() uint64 {
 		raw <- 1
 		<-raw
+		return 0
 	}
 	c, err := NewChan[int](1024)
 	if err != nil {
@@ -39,13 +38,14 @@ func BenchmarkChanCost(b *testing.B) {
 	}
 	for _, v := range []struct {
 		name string
-		op   func()
+		op   func() uint64
 	}{
-		{"Chan", func() {
+		{"Chan", func() uint64 {
 			_ = c.Send(ctx, 1)
 			_, _ = c.Recv(ctx)
+			return 0
 		}},
-		{"NoCtxRule", func() {
+		{"NoCtxRule", func() uint64 {
 			s := c.stripe()
 			if c.enter(s) {
 				select {
@@ -61,8 +61,9 @@ func BenchmarkChanCost(b *testing.B) {
 			case <-c.ch:
 			default:
 			}
+			return 0
 		}},
-		{"NoCount", func() {
+		{"NoCount", func() uint64 {
 			if ctx.Err() == nil {
 				select {
 				case c.ch <- 1:
@@ -75,43 +76,11 @@ func BenchmarkChanCost(b *testing.B) {
 				default:
 				}
 			}
+			return 0
 		}},
 	} {
 		b.Run(v.name, func(b *testing.B) {
-			var ratios []float64
-			for i := 0; b.Loop(); i++ {
-				first, second := rawOp, v.op
-				if i%2 == 1 {
-					first, second = second, first
-				}
-				d1, d2 := costChunk(2048, first), costChunk(2048, second)
-				if i%2 == 1 {
-					d1, d2 = d2, d1
-				}
-				ratios = append(ratios, d2/d1)
-			}
-			slices.Sort(ratios)
-			b.ReportMetric(ratios[len(ratios)/2], "×raw")
+			costbench.Ratio(b, 2048, rawOp, v.op, "×raw")
 		})
 	}
-}
-
-// costChunk runs op n times on each of GOMAXPROCS goroutines at once and
-// returns the wall time per call in nanoseconds.
-func costChunk(n int, op func()) float64 {
-	p := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range p {
-		wg.Go(func() {
-			<-start
-			for range n {
-				op()
-			}
-		})
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	return float64(time.Since(t0)) / float64(n*p)
 }

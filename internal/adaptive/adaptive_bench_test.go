@@ -1,12 +1,10 @@
 package adaptive
 
 import (
-	"runtime"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/garrison-go/garrison/internal/costbench"
 )
 
 // BenchmarkAdmission compares the adaptive admission path (Acquire and a
@@ -101,23 +99,14 @@ func BenchmarkAdmissionPaired(b *testing.B) {
 				l.Release(t, Success)
 				return x
 			}
-			var tStatic, tAdaptive, diffs []float64
-			for i := 0; b.Loop(); i++ {
-				first, second := static, adaptive
-				if i%2 == 1 {
-					first, second = adaptive, static
-				}
-				d1, d2 := parallelChunk(chunk, first), parallelChunk(chunk, second)
-				if i%2 == 1 {
-					d1, d2 = d2, d1
-				}
-				tStatic = append(tStatic, d1)
-				tAdaptive = append(tAdaptive, d2)
-				diffs = append(diffs, d2-d1)
+			tStatic, tAdaptive := costbench.Pairs(b, chunk, static, adaptive)
+			diffs := make([]float64, len(tStatic))
+			for i := range tStatic {
+				diffs[i] = tAdaptive[i] - tStatic[i]
 			}
-			b.ReportMetric(median(tStatic), "static-ns/req")
-			b.ReportMetric(median(tAdaptive), "adaptive-ns/req")
-			b.ReportMetric(median(diffs), "added-ns/req")
+			b.ReportMetric(costbench.Median(tStatic), "static-ns/req")
+			b.ReportMetric(costbench.Median(tAdaptive), "adaptive-ns/req")
+			b.ReportMetric(costbench.Median(diffs), "added-ns/req")
 		})
 	}
 }
@@ -131,34 +120,4 @@ func work(rounds int) uint64 {
 		x ^= x << 17
 	}
 	return x
-}
-
-var sink atomic.Uint64
-
-// parallelChunk runs op n times on each of GOMAXPROCS goroutines at once
-// and returns the wall time divided by all the calls, as RunParallel's
-// ns/op is.
-func parallelChunk(n int, op func() uint64) float64 {
-	p := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for range p {
-		wg.Go(func() {
-			<-start
-			var s uint64
-			for range n {
-				s += op()
-			}
-			sink.Add(s)
-		})
-	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	return float64(time.Since(t0)) / float64(n*p)
-}
-
-func median(x []float64) float64 {
-	slices.Sort(x)
-	return x[len(x)/2]
 }
