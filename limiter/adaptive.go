@@ -26,7 +26,8 @@ import (
 // concurrency-limits and Envoy's adaptive concurrency filter (or AIMD with
 // [AdaptiveAIMD]). Now and then the limit is pinned to its minimum for a
 // few requests to measure the baseline again, as Envoy does; a latency step
-// (three windows slower than twice the tolerance) triggers that at once,
+// (three windows slower than twice the tolerance, or slower than the
+// tolerance with the limit already at its minimum) triggers that at once,
 // so a dependency that becomes slower for good is learned in a few round
 // trips. A request whose context deadline expired counts as dropped and
 // backs the limit off by a tenth at once.

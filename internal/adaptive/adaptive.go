@@ -18,16 +18,22 @@
 //
 // The baseline cannot be observed while the limit keeps a queue in front
 // of the dependency, so, as Envoy does, the limit is pinned to Min now and
-// then (every ProbeInterval, and at once after three windows slower
-// than twice the tolerance: the dependency itself changed) until
+// then (every ProbeInterval; at once after three windows slower than twice
+// the tolerance: the dependency itself changed; and at once after three
+// windows slower than the tolerance with the limit already at Min, where
+// no queue of the limit's making explains them) until
 // ProbeSamples operations admitted during the probe have finished (a third
-// of them for a probe the slow windows started), or until a timeout (50
-// baselines, from 100 ms to 5 s); their median is the new baseline. A window a fifth faster than the baseline
-// lowers it at once (the dependency got faster). A probe that finds the
+// of them for a probe either kind of window started), or until a timeout
+// (50 baselines, from 100 ms to 5 s); their median is the new baseline. A
+// window a fifth faster than the baseline lowers it at once (the
+// dependency got faster). A probe that finds the
 // dependency much slower than before (more than twice the tolerance)
 // restores the limit it had before the slow windows, scaled by Little's
 // law from the latency it ran at to the new baseline: the same throughput
 // at the new latency, reached at once instead of creeping up for minutes.
+// A probe started at Min that finds the dependency slower by more than the
+// tolerance has no limit from before to scale (the windows cut it to Min):
+// the limit slow-starts from Min instead.
 //
 // Both start slowly as TCP does: the limit doubles each full window until
 // the first window slower than the tolerance.
@@ -238,13 +244,17 @@ type estimator struct {
 	appLimited bool  // the latest window used less than half the limit
 	lastProbe  int64 // when the last probe ended (or New), on now's clock
 	slow       int   // consecutive windows slower than 2 × tolerance × baseline
-	probing    bool
-	probeStart int64
-	probe      []float64 // latencies of operations admitted in this probe, ns
-	saved      float64   // the limit before the probe
-	steady     float64   // the limit when the current run of slow windows began
-	steadyRTT  float64   // and the latency of the window before it, ns
-	prevShort  float64   // the latency of the window before the latest, ns
+	// pinned counts consecutive windows slower than the tolerance closed
+	// with the limit already at Min (see closeWindow).
+	pinned      int
+	probing     bool
+	pinnedProbe bool // the running probe was started by pinned windows
+	probeStart  int64
+	probe       []float64 // latencies of operations admitted in this probe, ns
+	saved       float64   // the limit before the probe
+	steady      float64   // the limit when the current run of slow windows began
+	steadyRTT   float64   // and the latency of the window before it, ns
+	prevShort   float64   // the latency of the window before the latest, ns
 
 	windows, increases, decreases, probes uint64
 }
@@ -525,11 +535,13 @@ func (e *estimator) probeSample(start int64, rtt time.Duration, dropped bool) {
 	}
 	e.probe = append(e.probe, float64(rtt))
 	want := e.cfg.ProbeSamples
-	if e.slow >= 3 {
+	if e.slow >= 3 || e.pinnedProbe {
 		// Started by slow windows: the probe confirms a step of more
 		// than twice the tolerance, not a noisy drift, and every round
 		// trip it lasts is spent at Min while the dependency waits for
 		// work. A third of the samples (at least 5) tells such a step.
+		// Started by windows at Min: the windows were at Min already,
+		// and the sooner the probe ends the sooner the limit leaves it.
 		want = max(min(5, want), want/3)
 	}
 	if len(e.probe) < want {
@@ -571,10 +583,18 @@ func (e *estimator) endProbe() {
 			// at the limit that queue allows, by Little's law, not at
 			// the one that built it.
 			e.saved *= min(1, max(0.1, e.cfg.Tolerance*e.baseline/e.short))
+		} else if e.pinnedProbe && e.baseline > e.cfg.Tolerance*old {
+			// Windows at Min started this probe, and the dependency is
+			// slower at no load by more than the tolerance. The limit
+			// before the latency rose is gone (the windows cut it to
+			// Min), so find the concurrency the new latency needs the
+			// way a new limit does: slow start from Min, doubling each
+			// full window until a window is slower than the tolerance.
+			e.grown = false
 		}
 	}
-	e.probing = false
-	e.lastProbe, e.slow = e.now(), 0
+	e.probing, e.pinnedProbe = false, false
+	e.lastProbe, e.slow, e.pinned = e.now(), 0, 0
 	e.set(e.saved)
 	e.resetWindow()
 }
@@ -664,7 +684,20 @@ func (e *estimator) closeWindow() {
 	} else {
 		e.slow = 0
 	}
-	if e.slow >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval {
+	// Windows slower than the tolerance with the limit already at Min:
+	// the limit cannot cut further, and at Min no queue of its making
+	// explains the latency, so the dependency itself most likely got
+	// slower, by less than the slow windows' twice the tolerance (a
+	// failover to a replica twice as far). Waiting for the next periodic
+	// probe would hold the limit at Min, serving a fraction of what the
+	// dependency can do, for up to ProbeInterval: measure the baseline
+	// now. The probe costs nothing, the limit being at Min already.
+	if int64(old) <= int64(e.cfg.Min) && e.short > e.cfg.Tolerance*e.baseline {
+		e.pinned++
+	} else {
+		e.pinned = 0
+	}
+	if e.slow >= 3 || e.pinned >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval {
 		e.startProbe()
 		return
 	}
@@ -739,7 +772,8 @@ func (e *estimator) closeWindow() {
 // startProbe pins the limit to Min until ProbeSamples operations admitted
 // from now on have finished (see probeSample).
 func (e *estimator) startProbe() {
-	if e.slow == 0 {
+	e.pinnedProbe = e.slow < 3 && e.pinned >= 3
+	if e.slow == 0 && !e.pinnedProbe {
 		// A periodic probe: the limit and latency now are the steady
 		// state a slower dependency would be scaled from.
 		e.steady, e.steadyRTT = e.limit, e.short

@@ -511,24 +511,32 @@ func TestOverdueProbeEndsOnObserve(t *testing.T) {
 	})
 }
 
+// linkLoad starts 200 closed-loop clients on a Limit (Min 2, Max 500, alg)
+// in front of a dependency of one slot at 2 ms (500 operations per second)
+// behind an 8 ms link, which needs 5 in flight, and lets the limit settle
+// for 5 s. Close stop and wait for ld when done.
+func linkLoad(t *testing.T, alg Algorithm) (*dependency, *Limit, *load, chan struct{}) {
+	d := newDependency(1, 2*time.Millisecond)
+	d.delay.Store(int64(8 * time.Millisecond))
+	l, err := New(Config{Min: 2, Max: 500, Algorithm: alg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	ld := new(load)
+	ld.run(l, d, 200, stop)
+	time.Sleep(5 * time.Second)
+	return d, l, ld, stop
+}
+
 // TestScalesUpWhenTheLinkSlowsDown: the dependency's capacity stays, but
 // its latency rises tenfold (a failover to a distant replica). By Little's
 // law the same throughput needs ten times the concurrency: the limit must
 // get there within a few dozen round trips, not creep up for minutes.
 func TestScalesUpWhenTheLinkSlowsDown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		// One slot at 2 ms: 500 operations per second. Behind an 8 ms
-		// link that needs 5 in flight; behind a 98 ms one, 50.
-		d := newDependency(1, 2*time.Millisecond)
-		d.delay.Store(int64(8 * time.Millisecond))
-		l, err := New(Config{Min: 2, Max: 500})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		var ld load
-		ld.run(l, d, 200, stop)
-		time.Sleep(5 * time.Second)
+		// Behind a 98 ms link the dependency needs 50 in flight.
+		d, l, ld, stop := linkLoad(t, Gradient)
 		fastLo, fastHi := limitRange(l, 100*time.Millisecond, 20)
 
 		d.delay.Store(int64(98 * time.Millisecond))
@@ -556,6 +564,61 @@ func TestScalesUpWhenTheLinkSlowsDown(t *testing.T) {
 		}
 		if slowLo < 40 || slowHi > 150 {
 			t.Errorf("slow limit %d..%d, want within [40, 150] (capacity needs 50)", slowLo, slowHi)
+		}
+	})
+}
+
+// TestRecoversWhenTheLinkSlowsModerately: the no-load latency rises 2.7
+// times, less than the three times (twice the tolerance) that slow windows
+// answer at once, and the dependency's capacity is unchanged, so it needs
+// 2.7 times the concurrency. The gradient cuts the limit to Min, where it
+// would stay until the next periodic probe, 5 s after the step here,
+// serving a seventh of what the dependency can do; windows over the
+// tolerance at Min start a probe instead, and slow start finds the new
+// concurrency. Both algorithms reach Min this way.
+func TestRecoversWhenTheLinkSlowsModerately(t *testing.T) {
+	for _, alg := range []Algorithm{Gradient, AIMD} {
+		t.Run(alg.String(), func(t *testing.T) { testRecoversModerately(t, alg) })
+	}
+}
+
+func testRecoversModerately(t *testing.T, alg Algorithm) {
+	synctest.Test(t, func(t *testing.T) {
+		// Behind a 25 ms link the dependency needs 13.5 in flight.
+		d, l, ld, stop := linkLoad(t, alg)
+
+		d.delay.Store(int64(25 * time.Millisecond))
+		stepped := time.Now()
+		before := l.Stats()
+		took := time.Duration(-1)
+		for time.Since(stepped) < 1500*time.Millisecond {
+			if st := l.Stats(); took < 0 && !st.Probing && st.Limit >= 10 {
+				took = time.Since(stepped)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		done := l.Stats().Admitted
+		time.Sleep(3 * time.Second)
+		served := float64(l.Stats().Admitted-done) / 3
+		lo, hi := limitRange(l, 100*time.Millisecond, 30)
+		close(stop)
+		ld.wg.Wait()
+		after := l.Stats()
+		t.Logf("reached 10 in %v (-1: not within 1.5 s); %.0f ops/s from 1.5 s to 4.5 s after the step; limit %d..%d; probes %d before the step, %d after", took, served, lo, hi, before.Probes, after.Probes-before.Probes)
+		if took < 0 {
+			t.Error("the limit did not reach 10 within 1.5 s of the step")
+		}
+		if served < 400 {
+			t.Errorf("served %.0f operations/s from 1.5 s to 4.5 s after the step, want ≥ 400 of 500", served)
+		}
+		if lo < 10 || hi > 60 {
+			t.Errorf("limit %d..%d once recovered, want within [10, 60] (capacity needs 13.5)", lo, hi)
+		}
+		// The windows at Min start one probe; after it, the limit is
+		// off Min, and only the periodic probes (every 10 s: the one at
+		// 10 s, and at most one more) follow.
+		if n := after.Probes - before.Probes; n > 3 {
+			t.Errorf("%d probes in the %v after the step, want at most 3", n, time.Since(stepped))
 		}
 	})
 }
