@@ -32,8 +32,12 @@
 // law from the latency it ran at to the new baseline: the same throughput
 // at the new latency, reached at once instead of creeping up for minutes.
 // A probe started at Min that finds the dependency slower by more than the
-// tolerance has no limit from before to scale (the windows cut it to Min):
-// the limit slow-starts from Min instead.
+// tolerance than the probe before it did has no limit from before to
+// scale (the windows cut it to Min): the limit slow-starts from Min
+// instead. One that finds it no slower (a dependency that Min already
+// fills, whose noisy windows read as slow) stops windows at Min from
+// starting probes until the next periodic one. A fixed limit (Min = Max)
+// is never probed.
 //
 // Both start slowly as TCP does: the limit doubles each full window until
 // the first window slower than the tolerance.
@@ -107,7 +111,7 @@ type Config struct {
 	MinWindow int
 	// ProbeInterval is the time between two baseline probes (default
 	// 10s). A probe costs a dip: ProbeSamples operations at Min
-	// concurrency.
+	// concurrency. A fixed limit (Min = Max) is never probed.
 	ProbeInterval time.Duration
 	// ProbeSamples is how many operations admitted during a probe must
 	// finish to end it (default 16).
@@ -249,6 +253,13 @@ type estimator struct {
 	pinned      int
 	probing     bool
 	pinnedProbe bool // the running probe was started by pinned windows
+	// pinnedSpent: a probe started by pinned windows found the
+	// dependency no slower than the probe before it did, so pinned
+	// windows start no other probe until the next periodic one (a noisy
+	// dependency that Min already fills would otherwise be probed every
+	// few windows, for nothing).
+	pinnedSpent bool
+	probed      float64 // the median of the latest probe, ns; 0 before the first
 	probeStart  int64
 	probe       []float64 // latencies of operations admitted in this probe, ns
 	saved       float64   // the limit before the probe
@@ -558,8 +569,12 @@ func (e *estimator) probeSample(start int64, rtt time.Duration, dropped bool) {
 func (e *estimator) endProbe() {
 	if len(e.probe) > 0 {
 		slices.Sort(e.probe)
-		old := e.baseline
+		old, prevProbed := e.baseline, e.probed
+		if prevProbed == 0 {
+			prevProbed = old
+		}
 		e.baseline = e.probe[len(e.probe)/2]
+		e.probed = e.baseline
 		if old > 0 && e.steadyRTT > 0 && e.baseline > 2*e.cfg.Tolerance*old {
 			// The dependency itself got slower (a failover to a distant
 			// replica): by Little's law the throughput it had
@@ -583,14 +598,19 @@ func (e *estimator) endProbe() {
 			// at the limit that queue allows, by Little's law, not at
 			// the one that built it.
 			e.saved *= min(1, max(0.1, e.cfg.Tolerance*e.baseline/e.short))
-		} else if e.pinnedProbe && e.baseline > e.cfg.Tolerance*old {
+		} else if e.pinnedProbe && e.baseline > e.cfg.Tolerance*prevProbed {
 			// Windows at Min started this probe, and the dependency is
-			// slower at no load by more than the tolerance. The limit
-			// before the latency rose is gone (the windows cut it to
-			// Min), so find the concurrency the new latency needs the
-			// way a new limit does: slow start from Min, doubling each
-			// full window until a window is slower than the tolerance.
+			// slower at Min than the probe before this one found it,
+			// by more than the tolerance (compared with that probe's
+			// median, not with a baseline a fast window may have
+			// lowered since). The limit before the latency rose is gone
+			// (the windows cut it to Min), so find the concurrency the
+			// new latency needs the way a new limit does: slow start
+			// from Min, doubling each full window until a window is
+			// slower than the tolerance.
 			e.grown = false
+		} else if e.pinnedProbe {
+			e.pinnedSpent = true
 		}
 	}
 	e.probing, e.pinnedProbe = false, false
@@ -692,12 +712,14 @@ func (e *estimator) closeWindow() {
 	// probe would hold the limit at Min, serving a fraction of what the
 	// dependency can do, for up to ProbeInterval: measure the baseline
 	// now. The probe costs nothing, the limit being at Min already.
-	if int64(old) <= int64(e.cfg.Min) && e.short > e.cfg.Tolerance*e.baseline {
+	if !e.pinnedSpent && int64(old) <= int64(e.cfg.Min) && e.short > e.cfg.Tolerance*e.baseline {
 		e.pinned++
 	} else {
 		e.pinned = 0
 	}
-	if e.slow >= 3 || e.pinned >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval {
+	// A fixed limit (Min = Max) has nothing to learn from a probe, which
+	// would only time every operation while it lasts.
+	if e.cfg.Min < e.cfg.Max && (e.slow >= 3 || e.pinned >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval) {
 		e.startProbe()
 		return
 	}
@@ -773,6 +795,9 @@ func (e *estimator) closeWindow() {
 // from now on have finished (see probeSample).
 func (e *estimator) startProbe() {
 	e.pinnedProbe = e.slow < 3 && e.pinned >= 3
+	if e.slow < 3 && !e.pinnedProbe {
+		e.pinnedSpent = false // a periodic probe
+	}
 	if e.slow == 0 && !e.pinnedProbe {
 		// A periodic probe: the limit and latency now are the steady
 		// state a slower dependency would be scaled from.

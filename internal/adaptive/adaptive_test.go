@@ -623,6 +623,75 @@ func testRecoversModerately(t *testing.T, alg Algorithm) {
 	})
 }
 
+// TestNoisyDependencyAtMinIsNotProbedForNothing: a dependency that Min
+// already fills (two slots at 20 ms, Min 2), its service times spread over
+// ±90 %. A fast window lowers the baseline, windows at Min then read as
+// slower than the tolerance, and each such run could start a probe that
+// finds nothing new, and a slow start into a dependency that cannot go
+// faster. A probe that finds the dependency no slower than the probe
+// before it did stops that until the next periodic probe: five seeds stay
+// within the probes and the tail of a limit without the rule (2-4 probes
+// in 20 s; 9-22 and a p99 up to 229 ms with it and without that stop).
+func TestNoisyDependencyAtMinIsNotProbedForNothing(t *testing.T) {
+	for seed := uint64(11); seed <= 15; seed++ {
+		synctest.Test(t, func(t *testing.T) {
+			d := newDependency(2, 20*time.Millisecond)
+			d.noise = 0.9
+			d.rng = rand.New(rand.NewPCG(seed, 2))
+			l, err := New(Config{Min: 2, Max: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			var ld load
+			ld.run(l, d, 100, stop)
+			time.Sleep(5 * time.Second)
+			ld.measuring.Store(true)
+			before := l.Stats()
+			time.Sleep(20 * time.Second)
+			st := l.Stats()
+			close(stop)
+			ld.wg.Wait()
+			probes, served, p99 := st.Probes-before.Probes, float64(st.Admitted-before.Admitted)/20, ld.p99()
+			t.Logf("seed %d: %.0f ops/s, %d probes, p99 %v", seed, served, probes, p99)
+			if probes > 6 {
+				t.Errorf("seed %d: %d probes in 20 s, want at most 6 (two periodic)", seed, probes)
+			}
+			if p99 > 150*time.Millisecond {
+				t.Errorf("seed %d: p99 %v, want ≤ 150ms", seed, p99)
+			}
+			if served < 90 {
+				t.Errorf("seed %d: %.0f ops/s, want ≥ 90 of 100", seed, served)
+			}
+		})
+	}
+}
+
+// TestFixedLimitNeverProbes: with Min = Max the limit cannot move, so a
+// probe has nothing to learn and would only time every operation while it
+// lasts. Heavy-tailed service times make slow windows that would start
+// one after another (785 probes in 20 s before).
+func TestFixedLimitNeverProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := newDependency(0, 5*time.Millisecond)
+		d.noise = 0.9
+		l, err := New(Config{Min: 64, Max: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var ld load
+		ld.run(l, d, 200, stop)
+		time.Sleep(20 * time.Second)
+		st := l.Stats()
+		close(stop)
+		ld.wg.Wait()
+		if st.Probes != 0 || st.Limit != 64 {
+			t.Errorf("fixed limit of 64: %d probes, limit %d; want none, 64", st.Probes, st.Limit)
+		}
+	})
+}
+
 // TestSmallLimitKeepsTwoSlotsForCritical: at a limit of 4 (a service that
 // just started), sheddable work leaves two slots and normal work one, so
 // two critical requests arriving together are both admitted.
