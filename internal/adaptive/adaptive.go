@@ -23,7 +23,7 @@
 // windows slower than the tolerance with the limit already at Min, where
 // no queue of the limit's making explains them) until
 // ProbeSamples operations admitted during the probe have finished (a third
-// of them for a probe either kind of window started), or until a timeout
+// of them for a probe the slow windows started), or until a timeout
 // (50 baselines, from 100 ms to 5 s); their median is the new baseline. A
 // window a fifth faster than the baseline lowers it at once (the
 // dependency got faster). A probe that finds the
@@ -32,7 +32,7 @@
 // law from the latency it ran at to the new baseline: the same throughput
 // at the new latency, reached at once instead of creeping up for minutes.
 // A probe started at Min that finds the dependency slower by more than the
-// tolerance than the probe before it did has no limit from before to
+// tolerance than the last whole probe did has no limit from before to
 // scale (the windows cut it to Min): the limit slow-starts from Min
 // instead. One that finds it no slower (a dependency that Min already
 // fills, whose noisy windows read as slow) stops windows at Min from
@@ -546,13 +546,14 @@ func (e *estimator) probeSample(start int64, rtt time.Duration, dropped bool) {
 	}
 	e.probe = append(e.probe, float64(rtt))
 	want := e.cfg.ProbeSamples
-	if e.slow >= 3 || e.pinnedProbe {
+	if e.slow >= 3 {
 		// Started by slow windows: the probe confirms a step of more
 		// than twice the tolerance, not a noisy drift, and every round
 		// trip it lasts is spent at Min while the dependency waits for
 		// work. A third of the samples (at least 5) tells such a step.
-		// Started by windows at Min: the windows were at Min already,
-		// and the sooner the probe ends the sooner the limit leaves it.
+		// A probe started by windows at Min takes them all: it tells a
+		// rise of more than the tolerance, which the median of five
+		// noisy samples can show by chance.
 		want = max(min(5, want), want/3)
 	}
 	if len(e.probe) < want {
@@ -574,7 +575,12 @@ func (e *estimator) endProbe() {
 			prevProbed = old
 		}
 		e.baseline = e.probe[len(e.probe)/2]
-		e.probed = e.baseline
+		if len(e.probe) >= e.cfg.ProbeSamples {
+			// Only a whole probe's median is a reference for the next
+			// one started at Min (see below): five noisy samples can put
+			// it far below the typical latency.
+			e.probed = e.baseline
+		}
 		if old > 0 && e.steadyRTT > 0 && e.baseline > 2*e.cfg.Tolerance*old {
 			// The dependency itself got slower (a failover to a distant
 			// replica): by Little's law the throughput it had
@@ -600,10 +606,9 @@ func (e *estimator) endProbe() {
 			e.saved *= min(1, max(0.1, e.cfg.Tolerance*e.baseline/e.short))
 		} else if e.pinnedProbe && e.baseline > e.cfg.Tolerance*prevProbed {
 			// Windows at Min started this probe, and the dependency is
-			// slower at Min than the probe before this one found it,
-			// by more than the tolerance (compared with that probe's
-			// median, not with a baseline a fast window may have
-			// lowered since). The limit before the latency rose is gone
+			// slower at Min than the last whole probe found it, by more
+			// than the tolerance (compared with that probe's median,
+			// not with a baseline a fast window may have lowered since). The limit before the latency rose is gone
 			// (the windows cut it to Min), so find the concurrency the
 			// new latency needs the way a new limit does: slow start
 			// from Min, doubling each full window until a window is
