@@ -254,12 +254,12 @@ type estimator struct {
 	probing     bool
 	pinnedProbe bool // the running probe was started by pinned windows
 	// pinnedSpent: a probe started by pinned windows found the
-	// dependency no slower than the probe before it did, so pinned
+	// dependency no slower than the last whole probe did, so pinned
 	// windows start no other probe until the next periodic one (a noisy
 	// dependency that Min already fills would otherwise be probed every
 	// few windows, for nothing).
 	pinnedSpent bool
-	probed      float64 // the median of the latest probe, ns; 0 before the first
+	probed      float64 // the median of the latest whole probe, ns; 0 before the first
 	probeStart  int64
 	probe       []float64 // latencies of operations admitted in this probe, ns
 	saved       float64   // the limit before the probe
@@ -608,11 +608,12 @@ func (e *estimator) endProbe() {
 			// Windows at Min started this probe, and the dependency is
 			// slower at Min than the last whole probe found it, by more
 			// than the tolerance (compared with that probe's median,
-			// not with a baseline a fast window may have lowered since). The limit before the latency rose is gone
-			// (the windows cut it to Min), so find the concurrency the
-			// new latency needs the way a new limit does: slow start
-			// from Min, doubling each full window until a window is
-			// slower than the tolerance.
+			// not with a baseline a fast window may have lowered
+			// since). The limit before the latency rose is gone (the
+			// windows cut it to Min), so find the concurrency the new
+			// latency needs the way a new limit does: slow start from
+			// Min, doubling each full window until a window is slower
+			// than the tolerance.
 			e.grown = false
 		} else if e.pinnedProbe {
 			e.pinnedSpent = true
@@ -724,7 +725,8 @@ func (e *estimator) closeWindow() {
 	}
 	// A fixed limit (Min = Max) has nothing to learn from a probe, which
 	// would only time every operation while it lasts.
-	if e.cfg.Min < e.cfg.Max && (e.slow >= 3 || e.pinned >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval) {
+	due := e.slow >= 3 || e.pinned >= 3 || time.Duration(e.now()-e.lastProbe) >= e.cfg.ProbeInterval
+	if due && e.cfg.Min < e.cfg.Max {
 		e.startProbe()
 		return
 	}
