@@ -253,13 +253,14 @@ func (k *Keyed) now() int64 {
 
 // Allow reports whether one event for key may happen now, and counts it if
 // so. It never blocks and does not allocate.
-func (k *Keyed) Allow(key string) Decision {
+func (k *Keyed) Allow(key string) (d Decision) {
 	if k.infinite {
 		return Decision{Allowed: true, Remaining: k.g.burst, Limit: k.g.burst}
 	}
 	now := k.now()
 	tat, ok := k.table.step(maphash.String(k.seed, key), now, k.g.interval, &k.g)
-	return k.g.decision(tat, now, ok)
+	k.g.fill(&d, tat, now, k.g.interval, ok)
+	return d
 }
 
 // never is the RetryAfter of a request that can never pass.
@@ -270,7 +271,7 @@ const never = time.Duration(math.MaxInt64)
 // allowed and counts nothing. A negative n, or an n above the burst, can
 // never pass: the Decision is denied with RetryAfter math.MaxInt64. It
 // never blocks and does not allocate.
-func (k *Keyed) AllowN(key string, n int) Decision {
+func (k *Keyed) AllowN(key string, n int) (d Decision) {
 	if n < 0 || n > k.g.burst {
 		return Decision{RetryAfter: never, ResetAfter: 0, Reason: RequestRate, Limit: k.g.burst, Window: time.Duration(k.g.tolerance)}
 	}
@@ -280,7 +281,8 @@ func (k *Keyed) AllowN(key string, n int) Decision {
 	now := k.now()
 	cost := int64(n) * k.g.interval
 	tat, ok := k.table.step(maphash.String(k.seed, key), now, cost, &k.g)
-	return k.g.decisionCost(tat, now, cost, ok)
+	k.g.fill(&d, tat, now, cost, ok)
+	return d
 }
 
 // Reset gives key a full burst again, as if it had been idle for a whole
@@ -301,13 +303,14 @@ func (k *Keyed) Reset(key string) {
 // keyed on its first 64 bits unless WithIPv6Prefix says otherwise.
 // Zones are ignored; the zero Addr is one key of its own. Addresses live in
 // a key space separate from Allow's strings. It does not allocate.
-func (k *Keyed) AllowAddr(a netip.Addr) Decision {
+func (k *Keyed) AllowAddr(a netip.Addr) (d Decision) {
 	if k.infinite {
 		return Decision{Allowed: true, Remaining: k.g.burst, Limit: k.g.burst}
 	}
 	now := k.now()
 	tat, ok := k.table.step(addrHash(k.addrSeed, a, k.v6Bits), now, k.g.interval, &k.g)
-	return k.g.decision(tat, now, ok)
+	k.g.fill(&d, tat, now, k.g.interval, ok)
+	return d
 }
 
 // addrHash hashes the prefix of a that identifies one client. The 17th byte
