@@ -114,11 +114,8 @@ func (s *Spawner) force() {
 	s.cancelTasks(ErrShutdown)
 	// Resolve the queue now rather than when busy workers get to it; any
 	// job taken concurrently by a worker is dropped there (forced is set).
-	for {
-		j, ok := s.take()
-		if !ok {
-			return
-		}
+	var j job
+	for s.take(&j) {
 		s.drop(&j, ErrShutdown)
 	}
 }

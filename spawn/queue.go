@@ -86,10 +86,16 @@ func (q *queue) push(j job) {
 	}
 }
 
-// pop removes the oldest job, or reports false if there is none ready. A
-// job whose push is still in progress is not ready; its pusher wakes a
-// worker after publishing it (see Spawner.dispatch).
-func (q *queue) pop() (job, bool) {
+// pop moves the oldest job into *j, or reports false (leaving *j alone) if
+// there is none ready. A job whose push is still in progress is not ready;
+// its pusher wakes a worker after publishing it (see Spawner.dispatch).
+//
+// The job goes out through a pointer, here and in take and next, because a
+// job has more words than the compiler keeps in registers: returned by
+// value, each caller on the way to the worker stored it word by word and
+// copied it with 16-byte loads that the processor cannot forward from those
+// stores, a stall at every level of the worker's hot loop.
+func (q *queue) pop(j *job) bool {
 	pos := q.head.Load()
 	for {
 		sl := &q.slots[pos&q.mask]
@@ -97,14 +103,14 @@ func (q *queue) pop() (job, bool) {
 		switch d := int64(seq - (pos + 1)); {
 		case d == 0:
 			if q.head.CompareAndSwap(pos, pos+1) {
-				j := sl.j
+				*j = sl.j
 				sl.j = job{} // drop references for the GC
 				sl.seq.Store(pos + q.mask + 1)
-				return j, true
+				return true
 			}
 			pos = q.head.Load()
 		case d < 0:
-			return job{}, false
+			return false
 		default:
 			pos = q.head.Load()
 		}

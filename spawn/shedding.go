@@ -93,43 +93,43 @@ func (s *Spawner) enqueue(j job) {
 	c.mu.Unlock()
 }
 
-// take returns the next queued job, or false if there is none ready. A
-// job take decided to shed has enq == shedMark.
-func (s *Spawner) take() (job, bool) {
+// take moves the next queued job into *j, or reports false if there is
+// none ready (see queue.pop for why through a pointer). A job take decided
+// to shed has enq == shedMark.
+func (s *Spawner) take(j *job) bool {
 	c := s.cd
 	if c == nil {
-		return s.q.pop()
+		return s.q.pop(j)
 	}
-	if j, ok := s.q.pop(); ok {
+	if s.q.pop(j) {
 		// The ring's head is its oldest job: its age is the queue's
 		// delay (a stacked job may be older only just after overload
 		// ended; it is then taken soon).
-		c.judge(&j, c.now())
-		return j, true
+		c.judge(j, c.now())
+		return true
 	}
 	if c.n.Load() == 0 {
 		c.idle()
-		return job{}, false
+		return false
 	}
 	c.mu.Lock()
 	if c.lo == len(c.stack) {
 		c.mu.Unlock()
 		c.idle()
-		return job{}, false
+		return false
 	}
 	now := c.now()
 	oldest := &c.stack[c.lo]
 	oldestAge := now - oldest.enq
-	var j job
 	if c.overloaded.Load() && now-oldest.enq > c.target {
 		// The oldest has waited past target: shed it rather than let it
 		// hold a place until its turn, which under LIFO never comes.
-		j = *oldest
+		*j = *oldest
 		*oldest = job{}
 		c.lo++
 	} else {
 		top := len(c.stack) - 1
-		j = c.stack[top]
+		*j = c.stack[top]
 		c.stack[top] = job{}
 		c.stack = c.stack[:top]
 	}
@@ -144,8 +144,8 @@ func (s *Spawner) take() (job, bool) {
 	}
 	c.mu.Unlock()
 	c.observe(now, oldestAge)
-	c.mark(&j, now)
-	return j, true
+	c.mark(j, now)
+	return true
 }
 
 // judge updates the state with the age of j, the oldest queued job, and

@@ -566,3 +566,30 @@ func TestHooksMayCallSpawner(t *testing.T) {
 	require.GreaterOrEqual(t, rejects.Load(), int64(1))
 	assertAccounted(t, s)
 }
+
+// TestIdleWorkerKeepsNoTaskAlive checks that a worker parked between tasks
+// holds no reference to the task it ran last: a closure that captured a
+// large buffer is collectable while the worker lingers.
+func TestIdleWorkerKeepsNoTaskAlive(t *testing.T) {
+	s := newSpawner(t, spawn.WithMaxConcurrent(1), spawn.WithIdleTimeout(time.Hour))
+	collected := make(chan struct{})
+	func() {
+		buf := make([]byte, 1<<20)
+		runtime.AddCleanup(&buf[0], func(ch chan struct{}) { close(ch) }, collected)
+		require.NoError(t, s.Go(context.Background(), func(context.Context) error {
+			buf[0]++
+			return nil
+		}))
+	}()
+	require.NoError(t, s.Wait(context.Background()))
+	require.Equal(t, 1, s.Stats().Workers, "the worker lingers, parked")
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		select {
+		case <-collected:
+			return true
+		default:
+			return false
+		}
+	}, 5*time.Second, 10*time.Millisecond)
+}

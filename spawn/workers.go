@@ -125,8 +125,7 @@ func (s *Spawner) worker(j job) {
 				return
 			}
 		}
-		var ok bool
-		if j, ok = s.next(&w); !ok {
+		if !s.next(&w, &j) {
 			retired = true
 			return
 		}
@@ -144,11 +143,13 @@ type workerState struct {
 	st   *stripe
 }
 
-// next returns the next job, or false once the worker has retired.
-func (s *Spawner) next(w *workerState) (job, bool) {
+// next moves the next job into *j, or reports false once the worker has
+// retired. *j holds the job the worker ran last; next clears it before
+// parking, so that an idle worker keeps nothing of it alive.
+func (s *Spawner) next(w *workerState, j *job) bool {
 	woken := false
 	for {
-		if j, ok := s.take(); ok {
+		if s.take(j) {
 			if woken {
 				// The wake token may have been sent for a job behind
 				// this one: a job whose pusher had claimed its slot
@@ -156,13 +157,13 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 				// worker from reaching the later job.
 				s.passWake()
 			}
-			return j, true
+			return true
 		}
 		if s.state.Load()&closedBit != 0 {
 			// Closed: no lingering. If retire keeps us, a job is being
 			// pushed; let its pusher run.
 			if !s.retire() {
-				return job{}, false
+				return false
 			}
 			runtime.Gosched()
 			continue
@@ -175,10 +176,10 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 		if s.spinning.Add(1) <= s.maxSpinning {
 			for range spinRounds {
 				runtime.Gosched()
-				if j, ok := s.take(); ok {
+				if s.take(j) {
 					s.spinning.Add(-1)
 					s.passWake()
-					return j, true
+					return true
 				}
 			}
 		}
@@ -189,14 +190,15 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 		// after it does; if not, it saw us idle and sends a wake token.
 		s.idle.Add(1)
 		s.spinning.Add(-1)
-		if j, ok := s.take(); ok {
+		if s.take(j) {
 			s.idle.Add(-1)
 			s.passWake()
-			return j, true
+			return true
 		}
 		if w.tick == nil {
 			w.tick = s.idleTicker(s.cfg.idleTimeout)
 		}
+		*j = job{}
 		select {
 		case <-s.wake:
 			// A job was pushed (or Shutdown woke us): look again. The
@@ -212,7 +214,7 @@ func (s *Spawner) next(w *workerState) (job, bool) {
 			}
 		}
 		if !s.retire() {
-			return job{}, false
+			return false
 		}
 		w.busy = true // kept on: linger another full tick
 	}
