@@ -50,13 +50,19 @@ type coalescedCall[T any] struct {
 
 	// ready is what callers that cannot leave wait on, without a channel.
 	// Callers that can leave wait on done, made by the first of them.
-	// done, waiters, dups and over are guarded by the Coalescer's mu.
+	// ready counts one only once the first joiner that cannot leave arms
+	// it, so an execution nobody joins, the common case, pays no atomic
+	// operation for it.
+	// done, waiters, dups, over, armed and gone are guarded by the
+	// Coalescer's mu.
 	ready   sync.WaitGroup
 	done    chan struct{}
 	waiters int  // callers still waiting
 	dups    int  // callers that joined the first one
 	over    bool // the execution has ended; val and err are set
-	shared  bool // next to over, so that the two share a word
+	shared  bool // next to over, so that the flags share a word
+	armed   bool // ready counts one: the execution has a joiner waiting on it
+	gone    bool // no longer in the Coalescer's map (every caller left)
 
 	val T
 	err error
@@ -165,6 +171,10 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 		c.joined++
 		if ctx.Done() == nil {
 			// This caller cannot leave: no channel needed.
+			if !cl.armed {
+				cl.armed = true
+				cl.ready.Add(1)
+			}
 			c.mu.Unlock()
 			cl.ready.Wait()
 			return cl.val, true, cl.err
@@ -186,7 +196,6 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 		// This caller can never leave, so the call always has a waiter
 		// and is never canceled: run fn here and save a goroutine.
 		cl := &coalescedCall[T]{waiters: 1}
-		cl.ready.Add(1)
 		c.calls[key] = cl
 		c.mu.Unlock()
 		c.exec(ctx, key, cl, fn)
@@ -194,7 +203,6 @@ func (c *Coalescer[T]) Do(ctx context.Context, key string, fn func(context.Conte
 	}
 	cc := &cancelableCall[T]{coalescedCall: coalescedCall[T]{waiters: 1, done: make(chan struct{})}}
 	cl := &cc.coalescedCall
-	cl.ready.Add(1)
 	c.calls[key] = cl
 	cc.values.parent = ctx
 	fnCtx, cancel := context.WithCancelCause(&cc.values)
@@ -216,18 +224,22 @@ func (c *Coalescer[T]) exec(ctx context.Context, key string, cl *coalescedCall[T
 			c.panicked.Add(1)
 		}
 		c.mu.Lock()
-		if c.calls[key] == cl {
+		if !cl.gone {
+			// Not removed by the last caller leaving, so key still maps
+			// to cl (no new call for key could start meanwhile).
 			delete(c.calls, key)
 		}
 		c.inFlight--
 		cl.shared = cl.dups > 0
 		cl.over = true
-		done, orphan := cl.done, cl.waiters == 0
+		armed, done, orphan := cl.armed, cl.done, cl.waiters == 0
 		c.mu.Unlock()
 		// Removed from the map and marked over under mu, so no caller
 		// joins after this point; those that joined before wait on
 		// ready or on done, which publish val and err to them.
-		cl.ready.Done()
+		if armed {
+			cl.ready.Done()
+		}
 		if done != nil {
 			close(done)
 		}
@@ -259,10 +271,13 @@ func (c *Coalescer[T]) wait(ctx context.Context, key string, cl *coalescedCall[T
 	}
 	cl.waiters--
 	last := cl.waiters == 0
-	if last && c.calls[key] == cl {
+	if last {
 		// Nobody waits for this execution any more: a new call for key
 		// starts afresh rather than joining work that is being canceled.
+		// cl is still in the map: it leaves it only here or when over,
+		// and a caller joins no execution that has left it.
 		delete(c.calls, key)
+		cl.gone = true
 	}
 	c.mu.Unlock()
 	c.left.Add(1)

@@ -219,9 +219,15 @@ func TestCoalescerStress(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range 200 {
+				// Callers that cannot leave (Background) mixed with ones
+				// that can, some of them already gone: both kinds join
+				// executions both kinds started.
 				ctx, cancel := context.WithCancel(context.Background())
 				if (i+k)%7 == 0 {
 					cancel()
+				}
+				if (i+k)%3 == 0 {
+					ctx = context.Background()
 				}
 				key := []string{"a", "b", "c", "d"}[(i*k)%4]
 				v, _, err := c.Do(ctx, key, func(context.Context) (int, error) { runs.Add(1); return len(key), nil })
@@ -242,4 +248,111 @@ func TestCoalescerStress(t *testing.T) {
 	assert.Equal(t, st.Calls, st.Executions+st.Joined+st.Rejected)
 	assert.Equal(t, runs.Load(), st.Executions)
 	assert.Zero(t, st.Keys)
+}
+
+// Callers that cannot leave and callers that can join one execution, each
+// kind started by either: every caller still waiting gets the result, the
+// one that left gets its ctx error, and the execution is not canceled
+// while a caller that cannot leave waits for it.
+func TestCoalescerMixedCallers(t *testing.T) {
+	for _, starterCancelable := range []bool{false, true} {
+		c := newCoalescer[int](t, 1)
+		started, release := make(chan struct{}), make(chan struct{})
+		var runs atomic.Int64
+		fn := func(ctx context.Context) (int, error) {
+			runs.Add(1)
+			close(started)
+			select {
+			case <-release:
+				return 5, nil
+			case <-ctx.Done():
+				return 0, context.Cause(ctx)
+			}
+		}
+		starterCtx, cancelStarter := context.WithCancel(context.Background())
+		defer cancelStarter()
+		if !starterCancelable {
+			starterCtx = context.Background()
+		}
+		type result struct {
+			v   int
+			err error
+		}
+		starter := make(chan result, 1)
+		go func() { v, _, err := c.Do(starterCtx, "k", fn); starter <- result{v, err} }()
+		<-started
+		leaverCtx, leave := context.WithCancel(context.Background())
+		stayerCtx, cancelStayer := context.WithCancel(context.Background())
+		defer cancelStayer()
+		const joiners = 6
+		results := make(chan result, joiners)
+		for i := range joiners {
+			ctx := []context.Context{context.Background(), stayerCtx, leaverCtx}[i%3]
+			go func() { v, _, err := c.Do(ctx, "k", fn); results <- result{v, err} }()
+		}
+		require.Eventually(t, func() bool { return c.Stats().Joined == joiners }, 10*time.Second, time.Millisecond)
+		leave()
+		if starterCancelable {
+			// The starter leaves too: the callers that cannot leave keep
+			// the execution alive.
+			cancelStarter()
+			assert.ErrorIs(t, (<-starter).err, context.Canceled)
+		}
+		for range joiners / 3 {
+			assert.ErrorIs(t, (<-results).err, context.Canceled)
+		}
+		close(release)
+		for range joiners - joiners/3 {
+			r := <-results
+			assert.NoError(t, r.err)
+			assert.Equal(t, 5, r.v)
+		}
+		if !starterCancelable {
+			r := <-starter
+			assert.NoError(t, r.err)
+			assert.Equal(t, 5, r.v)
+		}
+		assert.Equal(t, int64(1), runs.Load())
+		st := c.Stats()
+		assert.Equal(t, int64(joiners/3)+map[bool]int64{false: 0, true: 1}[starterCancelable], st.Left)
+		assert.Zero(t, st.Keys)
+	}
+}
+
+// An abandoned execution that ends after a new one for its key has started
+// must not remove the new one: a later caller joins the new execution
+// rather than starting a third.
+func TestCoalescerAbandonedExecutionLeavesNewOneAlone(t *testing.T) {
+	c := newCoalescer[int](t, 2)
+	release1, release2 := make(chan struct{}), make(chan struct{})
+	started := make(chan int, 2)
+	var runs atomic.Int64
+	fn := func(release chan struct{}, v int) func(context.Context) (int, error) {
+		return func(context.Context) (int, error) {
+			runs.Add(1)
+			started <- v
+			<-release // ignores its ctx, as slow work may
+			return v, nil
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { _, _, err := c.Do(ctx, "k", fn(release1, 1)); first <- err }()
+	require.Equal(t, 1, <-started)
+	cancel() // the only caller leaves: execution 1 is abandoned
+	require.ErrorIs(t, <-first, context.Canceled)
+
+	second := make(chan int, 1)
+	go func() { v, _, _ := c.Do(context.Background(), "k", fn(release2, 2)); second <- v }()
+	require.Equal(t, 2, <-started)
+	close(release1) // execution 1 ends while execution 2 runs
+	require.Eventually(t, func() bool { return c.Stats().InFlight == 1 }, 10*time.Second, time.Millisecond)
+
+	third := make(chan int, 1)
+	go func() { v, _, _ := c.Do(context.Background(), "k", fn(release2, 3)); third <- v }()
+	require.Eventually(t, func() bool { return c.Stats().Joined == 1 }, 10*time.Second, time.Millisecond)
+	close(release2)
+	assert.Equal(t, 2, <-second)
+	assert.Equal(t, 2, <-third, "the third caller joined execution 2")
+	assert.Equal(t, int64(2), runs.Load())
 }
