@@ -26,7 +26,11 @@ import (
 //     *PanicError; if every caller has left, it is logged (see PanicError).
 //
 // The zero value is not usable: create one with NewCoalescer. All methods
-// are safe for concurrent use.
+// are safe for concurrent use. In tests, give each testing/synctest bubble
+// its own Coalescer, as it has its own channels: a caller that joins an
+// execution started on the other side of a bubble's boundary waits on a
+// channel or WaitGroup that the other side closes or releases, which the
+// runtime treats as a fatal error.
 type Coalescer[T any] struct {
 	maxKeys int
 
