@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# limiter: the build-tagged Preflight files compile on every OS family, and
-# each fuzz target (X-Forwarded-For, Forwarded and X-Real-IP parsing against
+# limiter: the build-tagged Preflight files compile on every OS family, the
+# table's prefetch builds and tests without its assembly, Keyed's Allow
+# methods inline, and each fuzz target (X-Forwarded-For, Forwarded and X-Real-IP parsing against
 # a model, key extraction, GCRA against
 # its reference model) runs briefly beyond its seed corpus.
 set -euo pipefail
@@ -8,6 +9,23 @@ cd "$(dirname "$0")/../.."
 
 for os in linux darwin freebsd windows; do
   GOOS=$os go vet ./limiter/
+done
+# The table's PREFETCHW is amd64 assembly; every other architecture, and
+# -tags purego, build the Go fallback.
+GOARCH=arm64 go vet ./limiter/
+GOARCH=386 go build ./limiter/
+go vet -tags purego ./limiter/
+go test -count=1 -tags purego -run 'Keyed|Evict|Table|GCRA' ./limiter/
+
+# Keyed.Allow, AllowN and AllowAddr must inline: a Decision returned from a
+# call that is not inlined costs its caller a store-forwarding stall (see
+# Keyed.Allow's doc).
+out=$(go build -gcflags='github.com/garrison-go/garrison/limiter=-m' ./limiter/ 2>&1)
+for m in '(*Keyed).Allow' '(*Keyed).AllowN' '(*Keyed).AllowAddr' 'prefetchForWrite'; do
+  if ! grep -qF "can inline $m" <<<"$out"; then
+    echo "not inlinable: limiter.$m" >&2
+    exit 1
+  fi
 done
 
 # Budgets are execution counts, not durations: a duration budget races the
