@@ -154,7 +154,7 @@ func (s *shard) learn(h uint64, allowed, raced bool, now int64) {
 // plainly: a denial only reads, and lines that only cores reading share
 // stay in all their caches, where a prefetch for writing would move them
 // from core to core on every step (keyed Allow at 1e5 keys in parallel,
-// mostly denials: 58-64 ns a call with no prefetch, 105-125 with one on
+// mostly denials: 58-69 ns a call with no prefetch, 105-125 with one on
 // every step). On the machine of bench/RESULTS.md, in its slow state,
 // parallel Allow on one admitted key went from 86-98 to 67-85 ns a call
 // (x/time/rate: 130-190), and denials of one key stayed at 20-26 ns.
