@@ -39,15 +39,24 @@ type slot struct {
 	tat atomic.Int64
 }
 
+// A shard is 128 bytes: the 48 that every step reads come first and the
+// ones inserts write start 64 bytes later, so that the two never share a
+// cache line when the slice of shards starts at a line or 8 bytes past one
+// (after the allocator's header), as Go places it.
 type shard struct {
-	mu    sync.Mutex // serialises inserts and evictions, not updates
 	slots []slot
 	mask  uint64
 	// hot is the hash of a key whose lock-free steps were lately admitted
-	// while another core wrote the same TAT, or 0 (see find). It shares
-	// the line every step reads, and changes only when a key turns hot or
-	// cold, not on every step.
-	hot atomic.Uint64
+	// while another core wrote the same TAT, or 0, and hotSlot its slot
+	// (see learn and step). They change only when a key turns hot or cold,
+	// not on every step. They are set one after the other: a step that
+	// reads them between the two stores prefetches a wrong line, which
+	// costs nothing but the prefetch.
+	hot     atomic.Uint64
+	hotSlot atomic.Pointer[slot]
+	_       [16]byte
+
+	mu sync.Mutex // serialises inserts and evictions, not updates
 	// The counters change under mu (on inserts and evictions, not on
 	// updates) but are atomic so that Stats reads them without taking 64
 	// locks: an uncontended atomic add under a held lock costs next to
@@ -58,8 +67,8 @@ type shard struct {
 	// sketchDenials counts requests of untracked keys denied on the
 	// sketch's estimate (EvictStrict).
 	sketchDenials atomic.Uint64
-	rng           uint64   // xorshift state for EvictLossy's victim choice, under mu
-	_             [64]byte // keep neighbouring shards' mutexes off one cache line
+	rng           uint64 // xorshift state for EvictLossy's victim choice, under mu
+	_             [16]byte
 }
 
 type table struct {
@@ -109,60 +118,73 @@ func (s *shard) buckets(h uint64) (uint64, uint64) {
 // step applies one GCRA step costing cost to the key with hash h at time
 // now. It returns the key's TAT after the step and whether the request
 // passed.
+//
+// For the shard's hot key (see learn), step first asks for the cache line
+// of its slot for writing, as an admitted step ends in a write to it. When
+// several cores step one key and admit, each step then moves that line
+// between the cores once rather than twice: the load of the tag in find
+// took it shared from the core that wrote last, and the add had to take it
+// again, exclusive. Any other key is read plainly: a denial only reads,
+// and lines that cores only read stay in all their caches, where a
+// prefetch for writing would move them from core to core on every step
+// (keyed Allow at 1e5 keys in parallel, mostly denials: 58-69 ns a call
+// with no prefetch, 105-125 with one on every lookup). On the machine of
+// bench/RESULTS.md, in its slow state, parallel Allow on one admitted key
+// went from 86-98 to 67-85 ns a call (x/time/rate: about 105-155), and
+// denials of one key stayed at 20-26 ns.
 func (t *table) step(h uint64, now, cost int64, g *gcra) (int64, bool) {
 	if h == 0 {
 		h = 1
 	}
 	s := &t.shards[h>>t.shift]
+	if s.hot.Load() == h {
+		if p := s.hotSlot.Load(); p != nil {
+			prefetchForWrite(p)
+		}
+	}
 	if sl := s.find(h); sl != nil {
 		if tat, allowed, raced, ok := update(sl, h, now, cost, g); ok {
-			s.learn(h, allowed, raced, now)
+			if raced && allowed || !allowed && s.hot.Load() == h {
+				s.learn(h, sl, allowed, now)
+			}
 			return tat, allowed
 		}
 	}
 	return t.insert(s, h, now, cost, g)
 }
 
-// learn keeps s.hot after a lock-free step of h: a key admitted while
-// another core wrote its TAT between this step's load and its write
-// becomes hot, if no other key is (or, one time in 256, in place of the
-// one that is, so that a key that went quiet does not keep the place); a
-// hot key that is denied becomes cold. Two keys contending for the place
-// thus rewrite it at most at a 256th of their rate. The draw is the top
-// byte of the clock times 2⁶⁴/φ, which spreads consecutive clock readings,
-// whatever their resolution, over the whole byte.
-func (s *shard) learn(h uint64, allowed, raced bool, now int64) {
-	hot := s.hot.Load()
-	switch {
-	case allowed && raced && hot != h && (hot == 0 || uint64(now)*0x9e3779b97f4a7c15>>56 == 0):
+// learn keeps s.hot after a step of h on slot sl that was denied, or
+// admitted although another core wrote the TAT between the step's load and
+// its own write. A key admitted in such a race becomes hot if no other key
+// is (or, one time in 256, in place of the one that is, so that a key that
+// went quiet does not keep the place); a hot key that is denied becomes
+// cold. Two keys contending for the place thus rewrite it at most at a
+// 256th of their rate. The draw is the top byte of the clock times 2⁶⁴/φ,
+// which spreads consecutive clock readings, whatever their resolution,
+// over the whole byte. Callers skip the call for the steps that change
+// nothing: an admission no other write raced, a denial of a key that is
+// not hot.
+func (s *shard) learn(h uint64, sl *slot, allowed bool, now int64) {
+	switch hot := s.hot.Load(); {
+	case !allowed:
+		if hot == h {
+			s.hot.CompareAndSwap(h, 0)
+		}
+	case hot == h:
+		if s.hotSlot.Load() != sl {
+			s.hotSlot.Store(sl) // evicted and inserted again
+		}
+	case hot == 0 || uint64(now)*0x9e3779b97f4a7c15>>56 == 0:
+		s.hotSlot.Store(sl)
 		s.hot.Store(h)
-	case !allowed && hot == h:
-		s.hot.CompareAndSwap(h, 0)
 	}
 }
 
 // find returns h's slot, or nil. A key goes to its second bucket only when
 // the first is full, and slots are never emptied, so an empty slot in the
 // first bucket proves the key is in neither.
-//
-// For the shard's hot key (see learn), find first asks for the cache line
-// of its first slot for writing, where most keys live and where an
-// admitted step ends in an add. When several cores step one key and admit,
-// each step then moves that line between the cores once rather than
-// twice: the load of the tag took it shared from the core that wrote last,
-// and the add had to take it again, exclusive. Any other key is read
-// plainly: a denial only reads, and lines that only cores reading share
-// stay in all their caches, where a prefetch for writing would move them
-// from core to core on every step (keyed Allow at 1e5 keys in parallel,
-// mostly denials: 58-69 ns a call with no prefetch, 105-125 with one on
-// every step). On the machine of bench/RESULTS.md, in its slow state,
-// parallel Allow on one admitted key went from 86-98 to 67-85 ns a call
-// (x/time/rate: 130-190), and denials of one key stayed at 20-26 ns.
 func (s *shard) find(h uint64) *slot {
 	b1, b2 := s.buckets(h)
-	if s.hot.Load() == h {
-		prefetchForWrite(&s.slots[b1])
-	}
 	for _, b := range [2]uint64{b1, b2} {
 		for p := uint64(0); p < probeWindow; p++ {
 			sl := &s.slots[b+p]
@@ -257,7 +279,10 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 		if sl := s.find(h); sl != nil {
 			// Only lock holders change tags, so this loop ends.
 			for {
-				if tat, allowed, _, ok := update(sl, h, now, cost, g); ok {
+				if tat, allowed, raced, ok := update(sl, h, now, cost, g); ok {
+					if raced && allowed || !allowed {
+						s.learn(h, sl, allowed, now)
+					}
 					return tat, allowed
 				}
 			}
@@ -275,6 +300,7 @@ func (t *table) insert(s *shard, h uint64, now, cost int64, g *gcra) (int64, boo
 			if start > now {
 				s.sketchDenials.Add(1)
 			}
+			s.learn(h, nil, false, now)
 			return start, false
 		}
 		victim, victimTat, lossy := s.victim(h, now, t.lossy)
